@@ -1,0 +1,1 @@
+"""The `replayer` command line: thin click wrappers over the library packages."""

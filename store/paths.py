@@ -1,0 +1,105 @@
+"""The one place that knows where things live under the data root."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+DOC_TYPES: tuple[str, ...] = (
+    "ws_event",
+    "game_tick",
+    "player_action",
+    "server_state",
+    "system_event",
+    "complete_game",
+)
+
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Every path of a data root, derived from it and nothing else."""
+
+    root: Path
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events_parquet"
+
+    @property
+    def vectors(self) -> Path:
+        return self.root / "vectors"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def manifests(self) -> Path:
+        return self.root / "manifests"
+
+    @property
+    def wal(self) -> Path:
+        return self.root / "wal"
+
+    @property
+    def notes(self) -> Path:
+        """Canonical debug notes (JSONL, append-only); the debug_notes table derives from it."""
+        return self.root / "notes"
+
+    @property
+    def rejects(self) -> Path:
+        return self.root / "rejects"
+
+    @property
+    def checkpoints(self) -> Path:
+        """Ingest offsets for `--follow` and other resumable readers."""
+        return self.manifests / "ingest_checkpoints"
+
+    @property
+    def writer_lock(self) -> Path:
+        return self.root / ".writer.lock"
+
+    @property
+    def compaction_lock(self) -> Path:
+        return self.root / ".compaction.lock"
+
+    @property
+    def schema_manifest(self) -> Path:
+        return self.manifests / "schema_version.json"
+
+    @property
+    def compaction_journal(self) -> Path:
+        return self.manifests / "compaction_journal.json"
+
+    @property
+    def vector_checkpoint(self) -> Path:
+        return self.manifests / "vector_index_checkpoint.json"
+
+    @property
+    def validation_manifest(self) -> Path:
+        return self.manifests / "event_validation.json"
+
+    def doc_type_dir(self, doc_type: str) -> Path:
+        return self.events / f"doc_type={doc_type}"
+
+    def partition(self, doc_type: str, day: date | str) -> Path:
+        return self.doc_type_dir(doc_type) / f"date={day}"
+
+    def partitions(self, doc_type: str) -> list[tuple[str, Path]]:
+        """(date, directory) of every existing partition of a doc type, oldest first."""
+        base = self.doc_type_dir(doc_type)
+        if not base.is_dir():
+            return []
+        out = []
+        for d in base.iterdir():
+            m = _DATE_DIR.match(d.name)
+            if m and d.is_dir():
+                out.append((m.group(1), d))
+        return sorted(out)
+
+    def table(self, name: str) -> Path:
+        return self.vectors / f"{name}.lance"
