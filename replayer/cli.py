@@ -10,6 +10,7 @@ from replayer.app import cli
 # Each module attaches its commands to `cli`; a module per concern keeps them small.
 _COMMAND_MODULES = (
     "replayer.data_cmds",
+    "replayer.query_cmds",
     "replayer.ingest_cmds",
     "replayer.index_cmds",
     "replayer.serve_cmds",

@@ -1,0 +1,56 @@
+"""Which Parquet files of a partition are committed, honouring an in-flight compaction journal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from store.paths import DOC_TYPES, DataPaths
+
+PART_GLOB = "part-*.parquet"
+JOURNAL_NAME = "_compaction.json"
+
+
+def read_journal(partition_dir: Path) -> dict | None:
+    p = partition_dir / JOURNAL_NAME
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        # A journal is written atomically, so a torn one cannot exist; treat as absent.
+        return None
+
+
+def partition_files(partition_dir: Path) -> list[Path]:
+    """Committed part files of one partition directory, sorted by name.
+
+    Temp files never match `part-*.parquet`. While a compaction's journal says its
+    output has been renamed into place, its inputs are hidden, so readers see every
+    event exactly once even before the inputs are unlinked.
+    """
+    files = sorted(partition_dir.glob(PART_GLOB))
+    journal = read_journal(partition_dir)
+    if journal is not None:
+        output = journal["output"]
+        if (partition_dir / output).exists():
+            hidden = set(journal["inputs"])
+        else:
+            hidden = {output}
+        files = [f for f in files if f.name not in hidden]
+    return files
+
+
+def committed_files(
+    paths: DataPaths, doc_type: str, date: str | None = None
+) -> list[Path]:
+    """Every committed part file of a doc type (optionally one date), oldest partition first."""
+    out: list[Path] = []
+    for day, d in paths.partitions(doc_type):
+        if date is None or day == date:
+            out.extend(partition_files(d))
+    return out
+
+
+def all_committed_files(paths: DataPaths) -> dict[str, list[Path]]:
+    return {t: committed_files(paths, t) for t in DOC_TYPES}
