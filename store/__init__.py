@@ -1,1 +1,1 @@
-"""Canonical Parquet event store: schemas, the single writer, ingest, DuckDB queries and the event catalog."""
+"""Canonical Parquet event store: schemas, single writer, ingest, DuckDB queries, catalog."""

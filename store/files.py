@@ -32,11 +32,11 @@ def partition_files(partition_dir: Path) -> list[Path]:
     files = sorted(partition_dir.glob(PART_GLOB))
     journal = read_journal(partition_dir)
     if journal is not None:
-        output = journal["output"]
-        if (partition_dir / output).exists():
+        outputs = journal["outputs"]
+        if all((partition_dir / o).exists() for o in outputs):
             hidden = set(journal["inputs"])
         else:
-            hidden = {output}
+            hidden = set(outputs)
         files = [f for f in files if f.name not in hidden]
     return files
 

@@ -1,0 +1,52 @@
+"""OS-level exclusive file locks and directory fsync, shared by the writer and compaction."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+from store.errors import WriterLockedError
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames and unlinks in a directory durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileLock:
+    """An exclusive flock on a file, released by the kernel if the process dies.
+
+    The holder writes who it is into the file, so a refused caller can name it.
+    """
+
+    def __init__(self, path: Path, what: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 512, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            raise WriterLockedError(
+                f"{what} {path.parent} is held by another process ({holder}); "
+                "stop it or wait for it to finish"
+            ) from None
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        info = f"pid {os.getpid()} on {socket.gethostname()} since {now}Z"
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, info.encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
