@@ -6,7 +6,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from store.errors import InvalidEventError
@@ -16,6 +16,8 @@ from store.schema import DIRECTIONS, MONEY_COLUMNS, SCHEMA_VERSION, SOURCES, TYP
 REQUIRED = ("doc_type", "event_name", "ts", "source", "direction", "session_id", "seq", "raw_json")
 OPTIONAL_STR = ("game_id", "player_id", "username")
 _QUANTUM = Decimal(1).scaleb(-18)
+# decimal(38,18) needs 38 significant digits; the default context has 28.
+_CTX = Context(prec=38)
 _MAX_MONEY = Decimal(10) ** 20
 _INT32 = 2**31
 _INT_KINDS = {"int32", "int64", "int16"}
@@ -65,7 +67,8 @@ def to_money(value: Any, name: str) -> Decimal | None:
         raise InvalidEventError(f"{name}: not a finite number: {value!r}")
     if abs(d) >= _MAX_MONEY:
         raise InvalidEventError(f"{name}: {value!r} is out of range for decimal(38,18)")
-    return d.quantize(_QUANTUM)
+    # Digits past the 18th decimal are rounded half-even (floats' repr never has more).
+    return d.quantize(_QUANTUM, context=_CTX)
 
 
 def _to_int(value: Any, name: str) -> int | None:
