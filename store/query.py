@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from store.errors import QueryError, UnsafeQueryError
 from store.paths import DOC_TYPES, DataPaths
+from store.schema import check_version
 from store.views import connect
 
 Params = Sequence[Any] | Mapping[str, Any] | None
@@ -72,7 +73,7 @@ _FEATURES = """
 
 # Statement types a read may contain. C's sandbox (store.sandbox) is the hardened version
 # used by the MCP server; this is the same allowlist idea for the local CLI.
-_READ_STATEMENTS = {"SELECT", "EXPLAIN"}
+_READ_STATEMENTS = {"SELECT"}
 
 
 class Episode(NamedTuple):
@@ -88,6 +89,7 @@ class Episode(NamedTuple):
 @contextmanager
 def _connection(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh connection per call: no state survives between calls (files come and go)."""
+    check_version(paths)  # a root written by a newer schema is refused, not misread
     try:
         con = connect(paths)
     except duckdb.Error as exc:
@@ -435,7 +437,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     kind = statements[0].type.name
     if kind not in _READ_STATEMENTS:
         raise UnsafeQueryError(
-            f"only read statements (SELECT, WITH … SELECT, EXPLAIN) are allowed, got {kind}"
+            f"only read statements (SELECT, WITH … SELECT, FROM …) are allowed, got {kind}"
         )
 
 
@@ -451,3 +453,30 @@ def query(paths: DataPaths, sql: str, params: Params = None) -> pa.Table:
     with _connection(paths) as con:
         check_read_only(con, sql)
         return _arrow(con, sql, params)
+
+
+def query_head(
+    paths: DataPaths, sql: str, params: Params = None, *, max_rows: int = 1000
+) -> tuple[pa.Table, bool]:
+    """Like `query`, but stops reading after `max_rows` rows: (table, truncated).
+
+    The result is streamed, so a `SELECT *` over every event costs `max_rows` rows of
+    memory, not the whole store.
+    """
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
+        raise QueryError(f"max_rows must be a non-negative integer, got {max_rows!r}")
+    with _connection(paths) as con:
+        check_read_only(con, sql)
+        try:
+            reader = con.sql(sql, params=params).to_arrow_reader(min(max_rows + 1, 65_536))
+            batches: list[pa.RecordBatch] = []
+            seen = 0
+            for batch in reader:
+                batches.append(batch)
+                seen += batch.num_rows
+                if seen > max_rows:
+                    break
+        except duckdb.Error as exc:
+            raise QueryError(_one_line(exc)) from exc
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+    return table.slice(0, max_rows), seen > max_rows
