@@ -7,15 +7,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import duckdb
 
 from store.errors import WriterLockedError
 from store.files import JOURNAL_NAME, partition_files, read_journal
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
-from store.schema import SCHEMAS, write_json_atomic
+from store.schema import write_json_atomic
 
 # Rows per compacted file: a past day of ticks (~345k) becomes one file.
 MAX_ROWS_PER_FILE = 1_000_000
@@ -82,56 +80,84 @@ def recover(paths: DataPaths) -> int:
         lock.release()
 
 
-def _dedup_sorted(table: pa.Table) -> pa.Table:
-    """Keep the first row of each event_id, preserving the table's order."""
-    idx = pa.array(range(table.num_rows), pa.int64())
-    firsts = (
-        pa.table({"id": table.column("event_id"), "i": idx})
-        .group_by("id", use_threads=False)
-        .aggregate([("i", "min")])
-        .column("i_min")
+def _sql_list(files: list[Path]) -> str:
+    # Our own directory listing, quoted: the only literals that enter this SQL.
+    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+
+
+def _copy_sorted(con: duckdb.DuckDBPyConnection, source: str, where: str,
+                 params: list[object], dedup: bool, target: Path) -> None:
+    qualify = (
+        " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts, seq) = 1" if dedup else ""
     )
-    if len(firsts) == table.num_rows:
-        return table
-    return table.take(pc.take(firsts, pc.sort_indices(firsts)))
+    target_sql = "'" + str(target).replace("'", "''") + "'"
+    con.execute(
+        f"COPY (SELECT * FROM {source}{where}{qualify} ORDER BY ts, seq) TO {target_sql} "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+        params,
+    )
 
 
 def compact_partition(directory: Path, doc_type: str) -> tuple[int, int, int, int]:
     """Rewrite one partition's files as sorted, de-duplicated, ZSTD files.
 
-    Returns (files_in, files_out, rows_in, rows_out). Readers see either the
-    inputs or the outputs, never both (see store.files.partition_files).
+    DuckDB does the sort out of core, so a day of large payloads fits in bounded
+    memory. Returns (files_in, files_out, rows_in, rows_out). Readers see either
+    the inputs or the outputs, never both (see store.files.partition_files).
     """
     files = partition_files(directory)
     if len(files) <= 1 and all(_is_compacted(f) for f in files):
         return 0, 0, 0, 0
-    schema = SCHEMAS[doc_type]
-    table = pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
-    rows_in = table.num_rows
-    table = _dedup_sorted(table.sort_by([("ts", "ascending"), ("seq", "ascending")]))
-    stamp = time.time_ns()
-    outputs: list[tuple[str, pa.Table]] = []
-    for n, start in enumerate(range(0, max(table.num_rows, 1), MAX_ROWS_PER_FILE)):
-        name = f"part-{stamp:020d}-{os.getpid()}-{n:03d}-c.parquet"
-        outputs.append((name, table.slice(start, MAX_ROWS_PER_FILE)))
-    for name, part in outputs:
-        with open(directory / f".tmp-{name}", "wb") as f:
-            pq.write_table(part, f, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-            f.flush()
-            os.fsync(f.fileno())
+    con = duckdb.connect(":memory:")
+    try:
+        tmp_dir = directory.parent.parent.parent / ".duckdb_tmp"
+        con.execute("SET temp_directory = ?", [str(tmp_dir)])
+        con.execute("SET preserve_insertion_order = false")
+        source = f"read_parquet({_sql_list(files)}, hive_partitioning=false, union_by_name=true)"
+        rows_in, distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT event_id) FROM {source}"
+        ).fetchone()
+        dedup = distinct != rows_in
+        n_out = max(1, -(-distinct // MAX_ROWS_PER_FILE))
+        bounds: list[object] = []
+        if n_out > 1:
+            for k in range(1, n_out):
+                (b,) = con.execute(
+                    f"SELECT ts FROM {source} ORDER BY ts LIMIT 1 OFFSET ?",
+                    [k * MAX_ROWS_PER_FILE],
+                ).fetchone()
+                bounds.append(b)
+        stamp = time.time_ns()
+        outputs = [f"part-{stamp:020d}-{os.getpid()}-{n:03d}-c.parquet" for n in range(n_out)]
+        for n, name in enumerate(outputs):
+            conds = []
+            params: list[object] = []
+            if n > 0:
+                conds.append("ts >= ?")
+                params.append(bounds[n - 1])
+            if n < n_out - 1:
+                conds.append("ts < ?")
+                params.append(bounds[n])
+            where = (" WHERE " + " AND ".join(conds)) if conds else ""
+            _copy_sorted(con, source, where, params, dedup, directory / f".tmp-{name}")
+            with open(directory / f".tmp-{name}", "rb+") as f:
+                os.fsync(f.fileno())
+        tmps = _sql_list([directory / f".tmp-{n}" for n in outputs])
+        rows_out = con.execute(f"SELECT count(*) FROM read_parquet({tmps})").fetchone()[0]
+    finally:
+        con.close()
     write_json_atomic(
         directory / JOURNAL_NAME,
-        {"version": JOURNAL_VERSION, "inputs": [f.name for f in files],
-         "outputs": [n for n, _ in outputs]},
+        {"version": JOURNAL_VERSION, "inputs": [f.name for f in files], "outputs": outputs},
     )
-    for name, _ in outputs:
+    for name in outputs:
         os.replace(directory / f".tmp-{name}", directory / name)
     fsync_dir(directory)
     for f in files:
         f.unlink(missing_ok=True)
     (directory / JOURNAL_NAME).unlink(missing_ok=True)
     fsync_dir(directory)
-    return len(files), len(outputs), rows_in, table.num_rows
+    return len(files), len(outputs), rows_in, rows_out
 
 
 def compact(paths: DataPaths, doc_types: tuple[str, ...] = DOC_TYPES) -> CompactionStats:

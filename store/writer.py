@@ -80,11 +80,13 @@ class EventWriter:
     """The one process that writes a data root.
 
     `write*()` returns once every accepted event is durable: appended to the WAL and
-    fsynced (one fsync serves every thread waiting at that moment), or already in a
-    renamed Parquet file. Buffered rows are flushed at `flush_events` rows or after
-    `flush_seconds`; a flush writes one Parquet file per touched partition, then drops
-    the WAL. A crash leaves the WAL, which the next open replays; replayed rows whose
-    event_id is already in Parquet are skipped, so each event lands exactly once.
+    fsynced (one fsync serves every thread waiting at that moment), or, when the call
+    fills the buffer, already in a renamed, fsynced Parquet file (such rows skip the
+    WAL: it holds only rows that stay buffered). Buffered rows are flushed at
+    `flush_events` rows or after `flush_seconds`; a flush writes one Parquet file per
+    touched partition, then drops the WAL. A crash leaves the WAL, which the next open
+    replays; replayed rows whose event_id is already in Parquet are skipped, so each
+    event lands exactly once.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -329,26 +331,30 @@ class EventWriter:
     def _commit(self, tables: dict[str, pa.Table], result: WriteResult) -> None:
         with self._lock:
             self._check_open()
-            appended = False
+            fresh: dict[str, pa.Table] = {}
             for t, table in tables.items():
                 table, dups = self._dedup(t, table)
                 result.duplicates += dups
-                if table.num_rows == 0:
-                    continue
-                self._segment.append(wal_mod.to_wal_batch(table))
-                appended = True
-                self._buffer[t].append(table)
-                self._buffered += table.num_rows
-                result.written[t] = result.written.get(t, 0) + table.num_rows
-            if not appended:
+                if table.num_rows:
+                    fresh[t] = table
+                    result.written[t] = result.written.get(t, 0) + table.num_rows
+            if not fresh:
                 return
+            n = sum(t.num_rows for t in fresh.values())
+            for t, table in fresh.items():
+                self._buffer[t].append(table)
+            self._buffered += n
+            if self._buffered >= self.settings.flush_events:
+                # These rows reach fsynced Parquet before the call returns, so they
+                # need no WAL copy: the WAL holds only rows that stay buffered.
+                self._flush_locked()
+                return
+            for table in fresh.values():
+                self._segment.append(wal_mod.to_wal_batch(table))
             if self._buffer_since is None:
                 self._buffer_since = time.monotonic()
             self._appended += 1
             ticket = self._appended
-            if self._buffered >= self.settings.flush_events:
-                self._flush_locked()  # Parquet is durable: no WAL fsync needed
-                return
             fd = os.dup(self._segment.fileno())
         self._wait_durable(ticket, fd)
 

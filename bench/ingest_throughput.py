@@ -1,0 +1,195 @@
+"""Writer ingest rate (WAL on) against pyarrow writing the same rows straight to Parquet.
+
+Events are real capture payloads from ../shared/data replayed many times with fresh ids.
+Prints a table, or one JSON object with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from store.compaction import compact  # noqa: E402
+from store.paths import DataPaths  # noqa: E402
+from store.schema import SCHEMAS  # noqa: E402
+from store.settings import Settings  # noqa: E402
+from store.writer import EventWriter  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+FIXTURE = ROOT / "tests" / "fixtures"
+
+
+def tick_payloads() -> list[tuple[str, str]]:
+    """(event_name, raw record) of real legacy tick records (~250 B: the common small event)."""
+    out: list[tuple[str, str]] = []
+    legacy = sorted((DATA / "legacy_recordings").glob("game_*.jsonl"))[:40]
+    for f in legacy or sorted(FIXTURE.glob("*.jsonl")):
+        for line in f.read_text().splitlines():
+            if '"type": "tick"' in line:
+                out.append(("tick", line))
+    if not out:
+        raise SystemExit("no legacy tick records found in ../shared/data or tests/fixtures")
+    return out
+
+
+def real_payloads() -> list[tuple[str, str]]:
+    """(event_name, raw payload text) of every event in the real captures."""
+    out = []
+    files = [DATA / "websocket_raw_samples.jsonl", *sorted((DATA / "captures").glob("*.jsonl"))]
+    files = [f for f in files if f.exists()] or sorted(FIXTURE.glob("*.jsonl"))
+    for f in files:
+        for line in f.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            name = r.get("event") or r.get("event_type")
+            if name:
+                out.append((name, json.dumps(r.get("data"), separators=(", ", ": "))))
+    if not out:
+        raise SystemExit("no capture files found in ../shared/data or tests/fixtures")
+    return out
+
+
+def batches(payloads: list[tuple[str, str]], total: int, size: int) -> list[pa.Table]:
+    """`total` ws_event rows in tables of `size`, each row with a fresh id and timestamp."""
+    base = datetime(2025, 12, 14, tzinfo=UTC)
+    now = datetime.now(UTC)
+    out = []
+    for start in range(0, total, size):
+        n = min(size, total - start)
+        idx = range(start, start + n)
+        pick = [payloads[i % len(payloads)] for i in idx]
+        out.append(pa.table({
+            "event_id": [f"bench-{i}" for i in idx],
+            "session_id": ["bench"] * n,
+            "seq": list(idx),
+            "doc_type": ["ws_event"] * n,
+            "event_name": [p[0] for p in pick],
+            "ts": [base + timedelta(milliseconds=250 * i) for i in idx],
+            "ingested_at": [now] * n,
+            "server_ts": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+            "game_id": pa.nulls(n, pa.string()),
+            "player_id": pa.nulls(n, pa.string()),
+            "username": pa.nulls(n, pa.string()),
+            "source": ["public_ws"] * n,
+            "direction": ["received"] * n,
+            "raw_json": [p[1] for p in pick],
+            "schema_version": pa.array([1] * n, pa.int16()),
+        }, schema=SCHEMAS["ws_event"]))
+    return out
+
+
+def run(payloads: list[tuple[str, str]], total: int, size: int, singles: int) -> dict:
+    tables = batches(payloads, total, size)
+    raw_bytes = sum(t.column("raw_json").nbytes for t in tables)
+    work = Path(tempfile.mkdtemp(prefix="rugs-bench-"))
+    try:
+        # Baseline: pyarrow straight to Parquet, same rows, same codec, fsync per file.
+        base_dir = work / "baseline"
+        base_dir.mkdir()
+        t0 = time.perf_counter()
+        for i, t in enumerate(tables):
+            with open(base_dir / f"{i}.parquet", "wb") as f:
+                pq.write_table(t, f, compression="zstd", compression_level=1)
+                f.flush()
+                os.fsync(f.fileno())
+        baseline_s = time.perf_counter() - t0
+
+        settings = Settings.load(data_dir=work / "store")
+        t0 = time.perf_counter()
+        with EventWriter.open(settings) as w:
+            for t in tables:
+                w.write_arrow("ws_event", t)
+        batch_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        with EventWriter.open(settings.with_(data_dir=work / "dicts")) as w:
+            for t in tables[:2]:
+                w.write_many(t.to_pylist())
+        dict_n = sum(t.num_rows for t in tables[:2])
+        dict_s = time.perf_counter() - t0
+
+        one = tables[0].slice(0, singles).to_pylist()
+        for r in one:
+            r["event_id"] = "single-" + r["event_id"]
+        with EventWriter.open(settings.with_(data_dir=work / "singles")) as w:
+            t0 = time.perf_counter()
+            for r in one:
+                w.write(r)
+            single_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        st = compact(DataPaths(work / "store"))
+        compact_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    batch_rate = total / batch_s
+    base_rate = total / baseline_s
+    return {
+        "events": total,
+        "avg_payload_bytes": round(raw_bytes / total),
+        "batch_size": size,
+        "payload_mb": round(raw_bytes / 1e6, 1),
+        "baseline_pyarrow_events_per_s": round(base_rate),
+        "writer_batch_events_per_s": round(batch_rate),
+        "writer_vs_baseline": round(batch_rate / base_rate, 2),
+        "writer_dict_events_per_s": round(dict_n / dict_s),
+        "single_write_calls_per_s": round(singles / single_s),
+        "compaction_events_per_s": round(st.rows_in / compact_s),
+        "compaction_files": f"{st.files_in} -> {st.files_out}",
+        "targets": {"batch_events_per_s": 200_000, "vs_baseline": 0.5},
+        "meets_targets": batch_rate >= 200_000 and batch_rate / base_rate >= 0.5,
+    }
+
+
+SHAPES = {"captures": real_payloads, "ticks": tick_payloads}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument("--batch", type=int, default=50_000)
+    ap.add_argument("--singles", type=int, default=1_000)
+    ap.add_argument("--shape", choices=[*SHAPES, "all"], default="all",
+                    help="captures: full real payloads (gameStateUpdate with leaderboards, "
+                         "~8 KB); ticks: real legacy tick records (~250 B)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    a = ap.parse_args()
+    shapes = list(SHAPES) if a.shape == "all" else [a.shape]
+    results = {s: run(SHAPES[s](), a.events, a.batch, a.singles) for s in shapes}
+    if a.json:
+        print(json.dumps(results))
+        return
+    for shape, r in results.items():
+        print(f"\n[{shape}] {r['events']:,} events, avg payload {r['avg_payload_bytes']:,} B "
+              f"({r['payload_mb']} MB), batches of {r['batch_size']:,}, WAL on")
+        rows = [
+            ("pyarrow straight to Parquet, fsync (baseline)", r["baseline_pyarrow_events_per_s"]),
+            ("EventWriter.write_arrow (batch path)", r["writer_batch_events_per_s"]),
+            ("EventWriter.write_many (dicts)", r["writer_dict_events_per_s"]),
+            ("EventWriter.write (one durable event/call)", r["single_write_calls_per_s"]),
+            ("compaction", r["compaction_events_per_s"]),
+        ]
+        for name, rate in rows:
+            print(f"  {name:<48} {rate:>12,} events/s")
+        print(f"  writer / baseline: {r['writer_vs_baseline']:.2f} (target >= 0.5); "
+              f"200,000 events/s and half the baseline: "
+              f"{'met' if r['meets_targets'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
