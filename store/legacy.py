@@ -1,0 +1,572 @@
+"""The old recorder's JSONL: records to doc-type rows, a fast directory import, export back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Context, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from store.capture import RecordRejected
+from store.errors import IngestError
+from store.paths import DataPaths
+from store.rejects import RejectsFile
+from store.schema import SCHEMAS
+
+SOURCE = "legacy"
+EXPORT_VERSION = 1
+TICK = "tick"
+SYSTEM_TYPES = frozenset({"game_start", "game_end", "game_complete"})
+_QUANTUM = Decimal(1).scaleb(-18)
+_CTX = Context(prec=60)
+_MAX_MONEY = Decimal(10) ** 20
+_INT32 = 2**31
+# Columns the writer fills itself.
+_FILLED = frozenset({"doc_type", "ingested_at", "schema_version"})
+
+
+# -- pure mapping ---------------------------------------------------------------------------
+
+
+def _int(rec: Mapping[str, Any], name: str) -> int | None:
+    v = rec.get(name)
+    if v is None:
+        return None
+    if type(v) is int and -_INT32 <= v < _INT32:
+        return v
+    if isinstance(v, float) and v.is_integer() and -_INT32 <= v < _INT32:
+        return int(v)
+    raise RecordRejected(f"{name} is not a 32-bit integer: {v!r}")
+
+
+def _money(rec: Mapping[str, Any], name: str) -> Decimal | None:
+    v = rec.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise RecordRejected(f"{name} is not a number: {v!r}")
+    try:
+        # via the shortest repr, never the binary value: 1.1 stays 1.1
+        d = Decimal(repr(v)).quantize(_QUANTUM, context=_CTX)
+    except InvalidOperation:
+        raise RecordRejected(f"{name} is not a finite number: {v!r}") from None
+    if abs(d) >= _MAX_MONEY:
+        raise RecordRejected(f"{name} is out of range: {v!r}")
+    return d
+
+
+def _bool(rec: Mapping[str, Any], name: str) -> bool | None:
+    v = rec.get(name)
+    if v is None or v is True or v is False:
+        return v
+    raise RecordRejected(f"{name} is not true/false: {v!r}")
+
+
+def _str(rec: Mapping[str, Any], name: str) -> str | None:
+    v = rec.get(name)
+    if v is None or type(v) is str:
+        return v
+    if type(v) is int:
+        return str(v)
+    raise RecordRejected(f"{name} is not a string: {v!r}")
+
+
+def legacy_ts(value: Any) -> tuple[datetime, str]:
+    """(aware UTC datetime, its isoformat()) of a legacy timestamp; naive means UTC.
+
+    The isoformat feeds the deterministic event id; for the recorder's own naive
+    isoformat strings it is the string plus "+00:00", which skips a slow isoformat().
+    """
+    if not isinstance(value, str):
+        raise RecordRejected(f"timestamp is missing or not a string: {value!r}")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordRejected(f"timestamp is not ISO-8601: {value[:40]!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+        n = len(value)
+        if value[10:11] == "T" and (n == 19 or (n == 26 and dt.microsecond)):
+            return dt, value + "+00:00"
+        return dt, dt.isoformat()
+    dt = dt.astimezone(UTC)
+    return dt, dt.isoformat()
+
+
+def legacy_event_id(event_name: str, ts_iso: str, raw: str) -> str:
+    """store.event.event_id_for(SOURCE, event_name, ts, raw), given ts_iso = ts.isoformat()."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{SOURCE}\x1f{event_name}\x1f{ts_iso}\x1f".encode())
+    h.update(raw.encode())
+    return h.hexdigest()
+
+
+def map_legacy_record(
+    rec: Mapping[str, Any], raw: str, *, session_id: str, seq: int
+) -> list[dict[str, Any]]:
+    """The writer's event mappings for one legacy record; RecordRejected if it is unusable.
+
+    tick -> game_tick; game_start, game_end, game_complete, session_* and any other
+    typed record -> system_event; a game's end summary (game_end, or the session file's
+    game_complete) -> also complete_game "game:<game_id>". Values come out validated
+    and already in their column types, so the batch path needs no second pass.
+    """
+    kind = rec.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise RecordRejected("record has no \"type\"")
+    ts, ts_iso = legacy_ts(rec.get("timestamp"))
+    base = {
+        "event_id": legacy_event_id(kind, ts_iso, raw),
+        "event_name": kind,
+        "ts": ts,
+        "source": SOURCE,
+        "direction": "received",
+        "session_id": session_id,
+        "seq": seq,
+        "raw_json": raw,
+        "game_id": _str(rec, "game_id"),
+    }
+    if kind == TICK:
+        phase = rec.get("phase")
+        if phase is not None and type(phase) is not str:
+            raise RecordRejected(f"phase is not a string: {phase!r}")
+        base.update(
+            doc_type="game_tick",
+            tick=_int(rec, "tick"),
+            price=_money(rec, "price"),
+            phase=phase,
+            active=_bool(rec, "active"),
+            rugged=_bool(rec, "rugged"),
+            cooldown_timer=_int(rec, "cooldown_timer"),
+            trade_count=_int(rec, "trade_count"),
+        )
+        return [base]
+    rows = [{**base, "doc_type": "system_event"}]
+    game_id = base["game_id"]
+    if kind == "game_end" and game_id:
+        start, end = _tick_range(rec.get("tick_range"))
+        rows.append(
+            {
+                **base,
+                "doc_type": "complete_game",
+                "event_id": f"game:{game_id}",
+                "peak": _money(rec, "peak_price"),
+                "final_price": _money(rec, "final_price"),
+                "duration_ticks": _int(rec, "total_ticks"),
+                "start_tick": start,
+                "rug_tick": end,
+                "status": _str(rec, "status"),
+            }
+        )
+    elif kind == "game_complete" and game_id:
+        rows.append(
+            {
+                **base,
+                "doc_type": "complete_game",
+                "event_id": f"game:{game_id}",
+                "peak": _money(rec, "peak_multiplier"),
+                "rug_tick": _int(rec, "final_tick"),
+                "server_seed": _str(rec, "server_seed"),
+            }
+        )
+    return rows
+
+
+def _tick_range(v: Any) -> tuple[int | None, int | None]:
+    if v is None:
+        return None, None
+    if not (isinstance(v, list) and len(v) == 2):
+        raise RecordRejected(f"tick_range is not [start, end]: {v!r}")
+    pair = {"start": v[0], "end": v[1]}
+    return _int(pair, "start"), _int(pair, "end")
+
+
+def decode_line(raw: str) -> dict[str, Any]:
+    """The JSON object of one legacy line; RecordRejected saying why a line is not one."""
+    if raw.startswith("#"):
+        raise RecordRejected("a human note (#), not a record")
+    try:
+        rec = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RecordRejected(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except ValueError as exc:
+        raise RecordRejected(f"not JSON: {exc}") from None
+    if not isinstance(rec, dict):
+        raise RecordRejected(f"not a JSON object but {type(rec).__name__}")
+    return rec
+
+
+def parse_legacy_line(raw: str, *, session_id: str, seq: int) -> list[dict[str, Any]]:
+    """One line of a legacy file -> rows; RecordRejected with the reason for a bad line."""
+    return map_legacy_record(decode_line(raw), raw, session_id=session_id, seq=seq)
+
+
+# -- batch import ----------------------------------------------------------------------------
+
+
+class _Writer(Protocol):
+    paths: DataPaths
+
+    def write_arrow(self, doc_type: str, table: pa.Table) -> Any: ...
+
+
+@dataclass
+class LegacySummary:
+    """What one `legacy import` did."""
+
+    directory: str
+    files: int = 0
+    read: int = 0
+    blank: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    rejected: int = 0
+    rejects_files: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def records_per_s(self) -> float:
+        return self.read / self.elapsed_s if self.elapsed_s else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "directory": self.directory,
+            "files": self.files,
+            "read": self.read,
+            "blank_lines": self.blank,
+            "written": dict(sorted(self.written.items())),
+            "written_total": sum(self.written.values()),
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rejects_files": self.rejects_files,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "records_per_s": round(self.records_per_s),
+        }
+
+
+class _Columns:
+    """Rows of one doc type collected column by column, with where each came from."""
+
+    def __init__(self, doc_type: str) -> None:
+        self.doc_type = doc_type
+        self.fields = [f for f in SCHEMAS[doc_type] if f.name not in _FILLED]
+        self.cols: dict[str, list[Any]] = {f.name: [] for f in self.fields}
+        self.origin: list[tuple[str, int]] = []
+
+    def add(self, row: Mapping[str, Any], origin: tuple[str, int]) -> None:
+        get = row.get
+        for name, col in self.cols.items():
+            col.append(get(name))
+        self.origin.append(origin)
+
+    def __len__(self) -> int:
+        return len(self.origin)
+
+    def where(self, index: int) -> tuple[str, int]:
+        return self.origin[index]
+
+    def table(self) -> pa.Table:
+        arrays = [pa.array(self.cols[f.name], type=f.type) for f in self.fields]
+        return pa.Table.from_arrays(arrays, schema=_nullable(self.fields))
+
+
+class _Ticks:
+    """The batch path for tick records (99% of the corpus): no row dicts, only the columns
+    that vary per row; the constant ones are filled when the table is built.
+
+    Produces exactly the game_tick rows of map_legacy_record (a test holds them equal).
+    """
+
+    doc_type = "game_tick"
+    _VARYING = (
+        "event_id", "seq", "ts", "raw_json", "game_id", "tick", "price", "phase",
+        "active", "rugged", "cooldown_timer", "trade_count",
+    )
+
+    def __init__(self) -> None:
+        self.fields = [f for f in SCHEMAS["game_tick"] if f.name not in _FILLED]
+        self.cols: dict[str, list[Any]] = {n: [] for n in self._VARYING}
+        self.runs: list[tuple[str, str, int]] = []  # (file, session_id, rows) in order
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def start_file(self, file: str, session_id: str) -> None:
+        self.runs.append((file, session_id, 0))
+
+    def add(self, rec: Mapping[str, Any], raw: str, seq: int) -> None:
+        """Validate every value first, so a rejected record leaves the columns aligned."""
+        ts, ts_iso = legacy_ts(rec.get("timestamp"))
+        game_id = _str(rec, "game_id")
+        tick = _int(rec, "tick")
+        price = _money(rec, "price")
+        phase = rec.get("phase")
+        if phase is not None and type(phase) is not str:
+            raise RecordRejected(f"phase is not a string: {phase!r}")
+        active = _bool(rec, "active")
+        rugged = _bool(rec, "rugged")
+        cooldown = _int(rec, "cooldown_timer")
+        trades = _int(rec, "trade_count")
+        c = self.cols
+        c["event_id"].append(legacy_event_id(TICK, ts_iso, raw))
+        c["seq"].append(seq)
+        c["ts"].append(ts)
+        c["raw_json"].append(raw)
+        c["game_id"].append(game_id)
+        c["tick"].append(tick)
+        c["price"].append(price)
+        c["phase"].append(phase)
+        c["active"].append(active)
+        c["rugged"].append(rugged)
+        c["cooldown_timer"].append(cooldown)
+        c["trade_count"].append(trades)
+        file, session_id, n = self.runs[-1]
+        self.runs[-1] = (file, session_id, n + 1)
+        self._n += 1
+
+    def where(self, index: int) -> tuple[str, int]:
+        for file, _, n in self.runs:
+            if index < n:
+                return file, self.cols["seq"][index]
+            index -= n
+        raise IndexError(index)
+
+    def table(self) -> pa.Table:
+        n = self._n
+        constant = {
+            "event_name": pa.repeat(TICK, n).cast(pa.string()),
+            "source": pa.repeat(SOURCE, n).cast(pa.string()),
+            "direction": pa.repeat("received", n).cast(pa.string()),
+            "session_id": pa.array(
+                [s for _, s, k in self.runs for _ in range(k)], type=pa.string()
+            ),
+        }
+        arrays = []
+        for f in self.fields:
+            if f.name in self.cols:
+                arrays.append(pa.array(self.cols[f.name], type=f.type))
+            elif f.name in constant:
+                arrays.append(constant[f.name])
+            else:
+                arrays.append(pa.nulls(n, f.type))
+        return pa.Table.from_arrays(arrays, schema=_nullable(self.fields))
+
+
+def _nullable(fields: list[pa.Field]) -> pa.Schema:
+    return pa.schema([f.with_nullable(True) for f in fields])
+
+
+def legacy_files(directory: Path) -> list[Path]:
+    """The *.jsonl files of a legacy directory, sorted by name (so the first end summary wins)."""
+    if not directory.is_dir():
+        raise IngestError(f"{directory} is not a directory of legacy recordings")
+    files = sorted(p for p in directory.glob("*.jsonl") if p.is_file())
+    if not files:
+        raise IngestError(f"{directory} holds no *.jsonl legacy recordings")
+    return files
+
+
+def iter_lines(data: bytes) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, text or None if not UTF-8, original bytes) for every non-blank line."""
+    for n, line in enumerate(data.split(b"\n"), 1):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip():
+            continue
+        try:
+            yield n, line.decode(), line
+        except UnicodeDecodeError:
+            yield n, None, line
+
+
+def import_legacy(
+    writer: _Writer,
+    directory: Path,
+    *,
+    batch_rows: int = 100_000,
+    progress: Callable[[int], None] | None = None,
+) -> LegacySummary:
+    """Import every legacy recording of a directory through `writer.write_arrow`.
+
+    Memory is bounded by one batch of rows (plus the largest file). Bad lines go to
+    `rejects/legacy/<file stem>.jsonl` with file name, line number and reason; the
+    writer's deterministic ids make a re-run add nothing.
+    """
+    t0 = time.perf_counter()
+    paths = writer.paths
+    summary = LegacySummary(directory=str(directory))
+    batch: dict[str, _Columns | _Ticks] = {}
+    pending = 0
+    rejects: dict[str, RejectsFile] = {}
+
+    def reject_file(path: str) -> RejectsFile:
+        r = rejects.get(path)
+        if r is None:
+            r = rejects[path] = RejectsFile.for_source(paths, "legacy", Path(path))
+        return r
+
+    def flush() -> None:
+        nonlocal pending
+        for doc_type, cols in batch.items():
+            if not len(cols):
+                continue
+            res = writer.write_arrow(doc_type, cols.table())
+            for k, v in res.written.items():
+                summary.written[k] = summary.written.get(k, 0) + v
+            summary.duplicates += res.duplicates
+            for rej in res.rejected:
+                path, line = cols.where(rej.index)
+                reject_file(path).add(line, f"refused by the writer: {rej.reason}", None)
+                summary.rejected += 1
+        batch.clear()
+        pending = 0
+
+    for path in legacy_files(directory):
+        data = path.read_bytes()
+        session_id = path.stem
+        name = str(path)
+        rj = reject_file(name)
+        rj.reset()
+        summary.files += 1
+        ticks = batch.get("game_tick")
+        if not isinstance(ticks, _Ticks):
+            ticks = _Ticks()
+            batch["game_tick"] = ticks
+        ticks.start_file(name, session_id)
+        in_file = 0
+        for n, raw, raw_bytes in iter_lines(data):
+            in_file += 1
+            try:
+                if raw is None:
+                    raise RecordRejected("not UTF-8 text")
+                rec = decode_line(raw)
+                if rec.get("type") == TICK:
+                    ticks.add(rec, raw, n)  # the batch path: no row dicts
+                    pending += 1
+                    if pending >= batch_rows:
+                        flush()
+                        ticks = _Ticks()
+                        batch["game_tick"] = ticks
+                        ticks.start_file(name, session_id)
+                    continue
+                rows = map_legacy_record(rec, raw, session_id=session_id, seq=n)
+            except RecordRejected as exc:
+                rj.add(n, str(exc), raw if raw is not None else raw_bytes.decode(errors="replace"))
+                summary.rejected += 1
+                continue
+            for row in rows:
+                t = row["doc_type"]
+                cols = batch.get(t)
+                if cols is None:
+                    cols = batch[t] = _Columns(t)
+                assert isinstance(cols, _Columns)  # ticks never take this path
+                cols.add(row, (name, n))
+            pending += len(rows)
+            if pending >= batch_rows:
+                flush()
+                ticks = _Ticks()
+                batch["game_tick"] = ticks
+                ticks.start_file(name, session_id)
+        summary.read += in_file
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        summary.blank += lines - in_file
+        if progress:
+            progress(len(data))
+    flush()
+    for r in rejects.values():
+        out = r.close()
+        if out is not None:
+            summary.rejects_files.append(str(out))
+    summary.elapsed_s = time.perf_counter() - t0
+    return summary
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportSummary:
+    """What one `legacy export` wrote."""
+
+    output: str
+    files: int = 0
+    records: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output": self.output, "files": self.files, "records": self.records}
+
+
+_EXPORT_SQL = """
+SELECT session_id, seq, raw_json FROM (
+    SELECT session_id, seq, raw_json FROM game_tick WHERE source = ?
+    UNION ALL
+    SELECT session_id, seq, raw_json FROM system_event WHERE source = ?
+) ORDER BY session_id, seq
+"""
+
+
+def export_legacy(paths: DataPaths, output: Path) -> ExportSummary:
+    """Write the stored legacy records back as `<session>.jsonl` files in the old format.
+
+    Every legacy record is stored once as game_tick or system_event with its line as
+    raw_json, so the export is those lines in line order: byte-for-byte the original
+    files without the lines that were rejected. Files are written atomically.
+    """
+    from store.views import connect
+
+    output.mkdir(parents=True, exist_ok=True)
+    summary = ExportSummary(output=str(output))
+    con = connect(paths)
+    try:
+        cur = con.execute(_EXPORT_SQL, [SOURCE, SOURCE])
+        current: str | None = None
+        fh = None
+        tmp: Path | None = None
+
+        def finish() -> None:
+            if fh is not None and tmp is not None and current is not None:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+                os.replace(tmp, output / f"{current}.jsonl")
+
+        while True:
+            rows = cur.fetchmany(10_000)
+            if not rows:
+                break
+            for session_id, _seq, raw in rows:
+                if session_id != current:
+                    finish()
+                    current = session_id
+                    tmp = output / f".{session_id}.jsonl.tmp"
+                    fh = open(tmp, "w", encoding="utf-8", newline="\n")
+                    summary.files += 1
+                assert fh is not None
+                fh.write(raw)
+                fh.write("\n")
+                summary.records += 1
+        finish()
+    finally:
+        con.close()
+    return summary
+
+
+def rows_of_files(files: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """Every row of some legacy files, bad lines skipped (tests and benchmarks)."""
+    for path in files:
+        for n, raw, _ in iter_lines(path.read_bytes()):
+            if raw is None:
+                continue
+            try:
+                yield from parse_legacy_line(raw, session_id=path.stem, seq=n)
+            except RecordRejected:
+                continue
