@@ -10,8 +10,9 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from store.errors import QueryError, UnsafeQueryError
+from store.errors import QueryError
 from store.paths import DOC_TYPES, DataPaths
+from store.sandbox import check_statement
 from store.schema import check_version
 from store.views import connect
 
@@ -71,10 +72,6 @@ _FEATURES = """
     LIMIT $limit OFFSET $offset
 """
 
-# Statement types a read may contain. C's sandbox (store.sandbox) is the hardened version
-# used by the MCP server; this is the same allowlist idea for the local CLI.
-_READ_STATEMENTS = {"SELECT"}
-
 
 class Episode(NamedTuple):
     """One game's ticks, as yielded by `iter_episodes`."""
@@ -87,11 +84,17 @@ class Episode(NamedTuple):
 
 
 @contextmanager
-def _connection(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A fresh connection per call: no state survives between calls (files come and go)."""
+def _connection(
+    paths: DataPaths, doc_types: Sequence[str] = DOC_TYPES
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh connection per call: no state survives between calls (files come and go).
+
+    Only the views a function reads are created: DuckDB binds each view (reads its files'
+    footers) when it is created, the largest fixed cost of a call.
+    """
     check_version(paths)  # a root written by a newer schema is refused, not misread
     try:
-        con = connect(paths)
+        con = connect(paths, doc_types=doc_types)
     except duckdb.Error as exc:
         raise QueryError(f"cannot open the store at {paths.root}: {exc}") from exc
     try:
@@ -176,7 +179,7 @@ def get_game_episode(
             _DEDUP_TICKS.format(where="AND game_id = $game_id")
             + " ORDER BY tick LIMIT $limit OFFSET $offset"
         )
-    with _connection(paths) as con:
+    with _connection(paths, ("game_tick",)) as con:
         table = _arrow(con, sql, params)
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
@@ -208,7 +211,7 @@ def get_tick_features(
     _check_page(limit, offset)
     episode = _DEDUP_TICKS.format(where="AND game_id = $game_id")
     sql = _FEATURES.format(episode=episode)
-    with _connection(paths) as con:
+    with _connection(paths, ("game_tick",)) as con:
         table = _arrow(con, sql, {"game_id": gid, "limit": limit, "offset": offset})
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
@@ -255,7 +258,8 @@ def iter_episodes(
         SELECT ep.* FROM ep JOIN games USING (game_id)
         ORDER BY games.first_ts, game_id, tick
     """
-    with _connection(paths) as con:
+    views = DOC_TYPES if player_id is not None else ("game_tick",)
+    with _connection(paths, views) as con:
         try:
             reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
@@ -339,7 +343,7 @@ def list_games(
         LIMIT $limit OFFSET $offset
     """
     params = {"limit": limit, "offset": offset, "since": since, "until": until}
-    with _connection(paths) as con:
+    with _connection(paths, ("game_tick", "complete_game")) as con:
         return _rows(_arrow(con, sql, params))
 
 
@@ -378,16 +382,16 @@ def count_events(
     """Number of stored rows: of one doc type (default: every doc type), optionally of one
     event_name and/or one game. A wire event stored as several doc types counts once per
     doc type; `count_events(paths, "ws_event")` counts wire events."""
-    view = "all_events"
+    view, views = "all_events", DOC_TYPES
     if doc_type is not None:
         _check_doc_type(doc_type)
-        view = doc_type
+        view, views = doc_type, (doc_type,)
     sql = (
         f"SELECT count(*) AS n FROM {view} "  # view: a checked DOC_TYPES name, not user text
         "WHERE ($event_name IS NULL OR event_name = $event_name) "
         "AND ($game_id IS NULL OR game_id = $game_id)"
     )
-    with _connection(paths) as con:
+    with _connection(paths, views) as con:
         t = _arrow(con, sql, {"event_name": event_name, "game_id": game_id})
     return int(t.column("n")[0].as_py())
 
@@ -417,28 +421,11 @@ def get_player_actions(
         LIMIT $limit OFFSET $offset
     """
     params = {"player_id": pid, "game_id": game_id, "limit": limit, "offset": offset}
-    with _connection(paths) as con:
+    with _connection(paths, ("player_action",)) as con:
         return _arrow(con, sql, params)
 
 
 # -- free SQL -----------------------------------------------------------------------------
-
-
-def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Refuse anything but read statements, decided by DuckDB's own parser."""
-    if not isinstance(sql, str) or not sql.strip():
-        raise QueryError("empty SQL: give one SELECT statement")
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise QueryError(f"SQL does not parse: {_one_line(exc)}") from exc
-    if len(statements) != 1:
-        raise UnsafeQueryError(f"give exactly one statement, got {len(statements)}")
-    kind = statements[0].type.name
-    if kind not in _READ_STATEMENTS:
-        raise UnsafeQueryError(
-            f"only read statements (SELECT, WITH … SELECT, FROM …) are allowed, got {kind}"
-        )
 
 
 def query(paths: DataPaths, sql: str, params: Params = None) -> pa.Table:
@@ -446,12 +433,15 @@ def query(paths: DataPaths, sql: str, params: Params = None) -> pa.Table:
 
     Views: ws_event, game_tick, player_action, server_state, system_event, complete_game
     and all_events (the envelope of every row). Pass values as `params` (`?` with a list,
-    `$name` with a dict), never inside the SQL text. Anything but a single read
-    statement raises UnsafeQueryError; a failing query raises QueryError. No row cap:
-    callers that face untrusted SQL use the MCP sandbox instead.
+    `$name` with a dict), never inside the SQL text. The statement check is the MCP
+    sandbox's (`store.sandbox.check_statement`: one SELECT or EXPLAIN SELECT, allowlisted
+    table functions, decided by DuckDB's parser): anything else raises UnsafeQueryError;
+    a failing query raises QueryError. Unlike the sandbox there is no row cap, timeout
+    or file confinement: this is the local user's own CLI. Untrusted SQL goes through
+    `store.sandbox.run_query`.
     """
     with _connection(paths) as con:
-        check_read_only(con, sql)
+        check_statement(con, sql)
         return _arrow(con, sql, params)
 
 
@@ -466,7 +456,7 @@ def query_head(
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
         raise QueryError(f"max_rows must be a non-negative integer, got {max_rows!r}")
     with _connection(paths) as con:
-        check_read_only(con, sql)
+        check_statement(con, sql)
         try:
             reader = con.sql(sql, params=params).to_arrow_reader(min(max_rows + 1, 65_536))
             batches: list[pa.RecordBatch] = []

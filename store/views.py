@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 
 from store.files import committed_files
@@ -46,20 +48,46 @@ def view_sql(paths: DataPaths, doc_type: str) -> str:
     return f"SELECT * FROM read_parquet([{listing}], union_by_name=true, hive_partitioning=false)"
 
 
-def create_views(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
-    """(Re)create one view per doc type plus `events` (the envelope of every row)."""
-    for t in DOC_TYPES:
+def create_views(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    doc_types: Iterable[str] = DOC_TYPES,
+) -> None:
+    """(Re)create one view per doc type plus `all_events` (the envelope of every row).
+
+    `doc_types` limits the views to those a caller needs: DuckDB binds each view when it
+    is created (reading file footers), so a one-doc-type query skips the others' cost.
+    `all_events` exists only when every doc type has its view.
+    """
+    wanted = tuple(doc_types)
+    for t in wanted:
+        if t not in DOC_TYPES:
+            raise ValueError(f"unknown doc type {t!r}; expected one of {', '.join(DOC_TYPES)}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {t} AS {view_sql(paths, t)}")
+    if set(wanted) != set(DOC_TYPES):
+        return
     env_cols = ", ".join(f.name for f in SCHEMAS["ws_event"])
     union = " UNION ALL ".join(f"SELECT {env_cols} FROM {t}" for t in DOC_TYPES)
     con.execute(f"CREATE OR REPLACE TEMP VIEW all_events AS {union}")
 
 
-def connect(paths: DataPaths, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB connection with the doc-type views; callers close it."""
+def connect(
+    paths: DataPaths,
+    *,
+    threads: int | None = None,
+    doc_types: Iterable[str] = DOC_TYPES,
+) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB connection with the doc-type views; callers close it.
+
+    `doc_types`: create only these views (and no `all_events` unless all of them).
+    """
     con = duckdb.connect(":memory:")
-    if threads:
-        con.execute(f"SET threads={int(threads)}")
-    con.execute("SET TimeZone='UTC'")
-    create_views(con, paths)
+    try:
+        if threads:
+            con.execute(f"SET threads={int(threads)}")
+        con.execute("SET TimeZone='UTC'")
+        create_views(con, paths, doc_types)
+    except BaseException:
+        con.close()
+        raise
     return con

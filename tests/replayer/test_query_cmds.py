@@ -145,7 +145,7 @@ def cli_process(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_errors_are_one_line_with_a_non_zero_exit(root: Path) -> None:
     p = cli_process(root, "data", "sql", "DELETE FROM game_tick")
     assert p.returncode == 1 and p.stdout == ""
-    assert p.stderr.strip().count("\n") == 0 and "only read statements" in p.stderr
+    assert p.stderr.strip().count("\n") == 0 and "DELETE statements are refused" in p.stderr
     p = cli_process(root, "data", "episode", "no-such-game")
     assert p.returncode == 1 and "no ticks stored for game 'no-such-game'" in p.stderr
     p = cli_process(root, "data", "sql", "SELECT nope FROM game_tick")

@@ -370,11 +370,31 @@ def test_query_binds_parameters_positionally_and_by_name(store: DataPaths) -> No
         "PRAGMA version",
         "SELECT 1; SELECT 2",
         "DROP VIEW game_tick",
+        "SELECT * FROM query('SELECT 1')",
+        "EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'",
     ],
 )
 def test_query_refuses_anything_but_one_read_statement(store: DataPaths, sql: str) -> None:
     with pytest.raises(UnsafeQueryError):
         q.query(store, sql)
+
+
+def test_query_allows_explain_of_a_select(store: DataPaths) -> None:
+    assert q.query(store, "EXPLAIN SELECT count(*) FROM game_tick").num_rows >= 1
+
+
+def test_connect_can_build_only_the_views_a_query_needs(store: DataPaths) -> None:
+    from store.views import connect
+
+    con = connect(store, doc_types=("game_tick",))
+    try:
+        names = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views() "
+                                       "WHERE NOT internal").fetchall()}
+    finally:
+        con.close()
+    assert names == {"game_tick"}
+    with pytest.raises(ValueError, match="unknown doc type"):
+        connect(store, doc_types=("ticks",))
 
 
 def test_query_errors_are_one_line_query_errors(store: DataPaths) -> None:
