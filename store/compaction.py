@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from store.errors import WriterLockedError
+from store.errors import SchemaVersionError, WriterLockedError
 from store.files import JOURNAL_NAME, partition_files, read_journal
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
@@ -19,6 +19,9 @@ from store.schema import write_json_atomic
 MAX_ROWS_PER_FILE = 1_000_000
 ROW_GROUP_ROWS = 128 * 1024
 JOURNAL_VERSION = 1
+# Replaced inputs stay on disk (hidden by the journal) this long, so a reader that
+# listed them just before the commit can still finish its query.
+GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -41,25 +44,40 @@ def _is_compacted(f: Path) -> bool:
     return f.name.endswith("-c.parquet")
 
 
-def _recover_locked(paths: DataPaths) -> int:
+def _settle(d: Path, grace: float) -> bool:
+    """Finish or undo the compaction journaled in `d`; False while inside its grace period."""
+    journal = read_journal(d)
+    if journal is None:
+        return True
+    if journal.get("version", 1) > JOURNAL_VERSION:
+        raise SchemaVersionError(
+            f"compaction journal in {d} has version {journal['version']}, newer than this "
+            f"code's {JOURNAL_VERSION}: upgrade rugs-replayer"
+        )
+    outputs = journal["outputs"]
+    if all((d / o).exists() for o in outputs):
+        committed = journal.get("committed_at")
+        if committed is not None and time.time() - committed < grace:
+            return False
+        doomed = journal["inputs"]
+    else:  # crashed before every output was renamed: the inputs stay live
+        doomed = outputs
+    for name in doomed:
+        (d / name).unlink(missing_ok=True)
+    (d / JOURNAL_NAME).unlink(missing_ok=True)
+    fsync_dir(d)
+    return True
+
+
+def _recover_locked(paths: DataPaths, grace: float) -> int:
     found = 0
     for t in DOC_TYPES:
         for _, d in paths.partitions(t):
             for tmp in d.glob(".tmp-*-c.parquet"):
                 tmp.unlink(missing_ok=True)
-            journal = read_journal(d)
-            if journal is None:
-                continue
-            found += 1
-            outputs = journal["outputs"]
-            if all((d / o).exists() for o in outputs):
-                for name in journal["inputs"]:
-                    (d / name).unlink(missing_ok=True)
-            else:
-                for name in outputs:
-                    (d / name).unlink(missing_ok=True)
-            (d / JOURNAL_NAME).unlink(missing_ok=True)
-            fsync_dir(d)
+            if (d / JOURNAL_NAME).exists():
+                found += 1
+                _settle(d, grace)
     return found
 
 
@@ -67,15 +85,16 @@ def recover(paths: DataPaths) -> int:
     """Finish or undo compactions a crash interrupted; returns how many it found.
 
     The journal is written before any output is renamed into place: if every output
-    exists the compaction committed and its inputs are unlinked now; otherwise the
-    outputs are dropped and the inputs stay live. Skipped while a compaction runs.
+    exists the compaction committed and its inputs are unlinked (once its grace period
+    is over); otherwise the outputs are dropped and the inputs stay live. Skipped
+    while a compaction runs.
     """
     try:
         lock = FileLock(paths.compaction_lock, "compaction of data root")
     except WriterLockedError:
         return 0
     try:
-        return _recover_locked(paths)
+        return _recover_locked(paths, GRACE_SECONDS)
     finally:
         lock.release()
 
@@ -98,13 +117,17 @@ def _copy_sorted(con: duckdb.DuckDBPyConnection, source: str, where: str,
     )
 
 
-def compact_partition(directory: Path, doc_type: str) -> tuple[int, int, int, int]:
+def compact_partition(
+    directory: Path, doc_type: str, grace: float = GRACE_SECONDS
+) -> tuple[int, int, int, int]:
     """Rewrite one partition's files as sorted, de-duplicated, ZSTD files.
 
     DuckDB does the sort out of core, so a day of large payloads fits in bounded
     memory. Returns (files_in, files_out, rows_in, rows_out). Readers see either
     the inputs or the outputs, never both (see store.files.partition_files).
     """
+    if not _settle(directory, grace):
+        return 0, 0, 0, 0  # the last compaction's inputs may still be read
     files = partition_files(directory)
     if len(files) <= 1 and all(_is_compacted(f) for f in files):
         return 0, 0, 0, 0
@@ -153,23 +176,30 @@ def compact_partition(directory: Path, doc_type: str) -> tuple[int, int, int, in
     for name in outputs:
         os.replace(directory / f".tmp-{name}", directory / name)
     fsync_dir(directory)
-    for f in files:
-        f.unlink(missing_ok=True)
-    (directory / JOURNAL_NAME).unlink(missing_ok=True)
-    fsync_dir(directory)
+    journal = {"version": JOURNAL_VERSION, "inputs": [f.name for f in files],
+               "outputs": outputs, "committed_at": time.time()}
+    write_json_atomic(directory / JOURNAL_NAME, journal)
+    if grace <= 0:
+        _settle(directory, 0)
     return len(files), len(outputs), rows_in, rows_out
 
 
-def compact(paths: DataPaths, doc_types: tuple[str, ...] = DOC_TYPES) -> CompactionStats:
-    """Compact every partition that has more than one file; safe beside a running writer."""
+def compact(
+    paths: DataPaths, doc_types: tuple[str, ...] = DOC_TYPES, grace: float = GRACE_SECONDS
+) -> CompactionStats:
+    """Compact every partition that has more than one file; safe beside a running writer.
+
+    Inputs replaced less than `grace` seconds ago are unlinked by a later run; a
+    partition whose last compaction is still inside its grace period is skipped.
+    """
     t0 = time.perf_counter()
     lock = FileLock(paths.compaction_lock, "compaction of data root")
     partitions = files_in = files_out = rows_in = rows_out = 0
     try:
-        _recover_locked(paths)
+        _recover_locked(paths, grace)
         for t in doc_types:
             for _, d in paths.partitions(t):
-                fi, fo, ri, ro = compact_partition(d, t)
+                fi, fo, ri, ro = compact_partition(d, t, grace)
                 partitions += 1 if fi else 0
                 files_in += fi
                 files_out += fo

@@ -36,6 +36,9 @@ def test_a_past_day_ends_up_as_one_sorted_zstd_file(tmp_path: Path) -> None:
     ts = pq.read_table(files[0]).column("ts").to_pylist()
     assert ts == sorted(ts)
     assert compact(paths).files_in == 0  # already compacted: nothing to do
+    assert len(list(files[0].parent.glob("part-*"))) == 9  # inputs kept for readers...
+    compact(paths, grace=0)
+    assert len(list(files[0].parent.glob("part-*"))) == 1  # ...until their grace is over
 
 
 def test_compaction_drops_duplicate_event_ids(tmp_path: Path) -> None:
@@ -80,7 +83,7 @@ def test_compaction_runs_while_the_writer_writes_and_loses_nothing(tmp_path: Pat
         t = threading.Thread(target=write)
         t.start()
         while not done.is_set():
-            compact(paths)
+            compact(paths, grace=0.5)
             n = connect(paths).execute("SELECT count(*) - count(DISTINCT event_id) FROM game_tick")
             assert n.fetchone()[0] == 0  # readers never see a row twice
         t.join()
