@@ -650,3 +650,24 @@ def complete_games(ev: WireEvent) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def parse_tz(text: str) -> tzinfo:
+    """A zone for naive capture timestamps: "UTC", an IANA name, or an offset like "-05:00"."""
+    m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", text.strip())
+    if m:
+        from datetime import timedelta, timezone
+
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+        return timezone(-delta if m.group(1) == "-" else delta)
+    if text.strip().upper() in ("UTC", "Z"):
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise IngestError(
+            f"unknown time zone {text!r}: use an IANA name (America/New_York) or an offset "
+            "(-05:00)"
+        ) from None

@@ -1,0 +1,461 @@
+"""Stream a capture file or stdin into the writer in batches; follow a file with a checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from store.capture import (
+    LAYOUT_JSONL,
+    RecordRejected,
+    WireEvent,
+    detect_layout,
+    iter_document,
+    map_event,
+    parse_doc_item,
+    parse_jsonl_line,
+)
+from store.errors import IngestError, SchemaVersionError
+from store.paths import DataPaths
+from store.rejects import RejectsFile
+from store.schema import write_json_atomic
+
+CHECKPOINT_VERSION = 1
+HEAD_BYTES = 4096  # how much of a file's start identifies it in a checkpoint
+READ_CHUNK = 1 << 20
+
+
+class _Writer(Protocol):
+    paths: DataPaths
+
+    def write_many(self, events: Any) -> Any: ...
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did: records read, rows written per doc type, duplicates, rejects."""
+
+    input: str
+    layout: str | None = None
+    read: int = 0  # wire events read
+    lines: int = 0  # non-blank lines (JSONL) or items (JSON documents) read
+    written: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    rejected: int = 0
+    rejects_file: str | None = None
+    start_offset: int = 0
+    end_offset: int = 0
+    resumed: bool = False
+    note: str | None = None
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "layout": self.layout,
+            "read": self.read,
+            "lines": self.lines,
+            "written": dict(sorted(self.written.items())),
+            "written_total": sum(self.written.values()),
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rejects_file": self.rejects_file,
+            "start_offset": self.start_offset,
+            "end_offset": self.end_offset,
+            "resumed": self.resumed,
+            "note": self.note,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+
+def checkpoint_path(paths: DataPaths, source: Path) -> Path:
+    p = source.resolve()
+    digest = hashlib.sha1(str(p).encode()).hexdigest()[:8]
+    return paths.checkpoints / f"{p.stem}.{digest}.json"
+
+
+def _head_sha(fh: IO[bytes], n: int) -> str:
+    pos = fh.tell()
+    fh.seek(0)
+    digest = hashlib.sha256(fh.read(n)).hexdigest()
+    fh.seek(pos)
+    return digest
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    """A checkpoint's content, None if there is none; refuses a newer version."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return None  # written atomically, so unreadable means foreign: start over
+    if int(data.get("version", 0)) > CHECKPOINT_VERSION:
+        raise SchemaVersionError(
+            f"ingest checkpoint {path} has version {data['version']}, this code knows up to "
+            f"{CHECKPOINT_VERSION}: upgrade rugs-replayer or delete the checkpoint"
+        )
+    return data
+
+
+def _resume_point(fh: IO[bytes], cp: dict[str, Any] | None) -> tuple[int, int, str | None]:
+    """(offset, lines before it, note) to start a followed file at."""
+    if cp is None:
+        return 0, 0, None
+    offset, head_len = int(cp.get("offset", 0)), int(cp.get("head_len", 0))
+    size = os.fstat(fh.fileno()).st_size
+    if size < offset:
+        return 0, 0, f"file is shorter than the checkpoint ({size} < {offset}): read from the start"
+    if _head_sha(fh, head_len) != cp.get("head_sha256"):
+        return 0, 0, "file start differs from the checkpoint (replaced?): read from the start"
+    return offset, int(cp.get("line", 0)), None
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+class _Chain(io.RawIOBase):
+    """A byte stream that first returns an already-read head, then the rest of a stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        read1 = getattr(self._rest, "read1", None)
+        data = read1(len(b)) if read1 else self._rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _read_head(stream: IO[bytes]) -> bytes:
+    """The first bytes of a stream without waiting for more than what is there."""
+    read1 = getattr(stream, "read1", None)
+    head = b""
+    while len(head) < HEAD_BYTES:
+        chunk = read1(HEAD_BYTES) if read1 else stream.read(HEAD_BYTES)
+        if not chunk:
+            break
+        head += chunk
+        if b"\n" in head:
+            break
+    return head
+
+
+def iter_complete_lines(
+    buf: bytearray, offset: int, final: bool
+) -> Iterator[tuple[int, bytes]]:
+    """(end offset, line without its newline) of each complete line in buf; consumes them.
+
+    A last line without a newline is only returned when `final` (the input has ended):
+    a recorder that is still writing it may not have finished.
+    """
+    start = 0
+    while True:
+        nl = buf.find(b"\n", start)
+        if nl < 0:
+            break
+        line = bytes(buf[start:nl])
+        start = nl + 1
+        yield offset + start, line[:-1] if line.endswith(b"\r") else line
+    if final and start < len(buf):
+        line = bytes(buf[start:])
+        start = len(buf)
+        yield offset + start, line
+    del buf[:start]
+
+
+# -- the driver -----------------------------------------------------------------------------
+
+
+class _Run:
+    """State of one ingest: the pending batch, its origins, the summary, the rejects file."""
+
+    def __init__(self, writer: _Writer, summary: IngestSummary, rejects: RejectsFile,
+                 batch_events: int) -> None:
+        self.writer = writer
+        self.summary = summary
+        self.rejects = rejects
+        self.batch_events = batch_events
+        self.rows: list[dict[str, Any]] = []
+        self.origin: list[tuple[int, str]] = []  # (line, event name) per row
+        self.seen_games: set[str] = set()
+
+    def add_events(self, events: list[WireEvent], line: int) -> None:
+        for ev in events:
+            self.summary.read += 1
+            for row in map_event(ev):
+                if row["doc_type"] == "complete_game":
+                    # gameHistory repeats each finished game on many ticks
+                    if row["event_id"] in self.seen_games:
+                        self.summary.duplicates += 1
+                        continue
+                    self.seen_games.add(row["event_id"])
+                self.rows.append(row)
+                self.origin.append((line, ev.event_name))
+
+    def reject(self, line: int, reason: str, text: str | None) -> None:
+        self.rejects.add(line, reason, text)
+        self.summary.rejected += 1
+
+    def full(self) -> bool:
+        return len(self.rows) >= self.batch_events
+
+    def commit(self) -> None:
+        """Write the pending batch; returns once it is durable."""
+        if not self.rows:
+            return
+        res = self.writer.write_many(self.rows)
+        for k, v in res.written.items():
+            self.summary.written[k] = self.summary.written.get(k, 0) + v
+        self.summary.duplicates += res.duplicates
+        for rej in res.rejected:
+            line, name = self.origin[rej.index]
+            self.reject(line, f"{name}: refused by the writer: {rej.reason}", None)
+        self.rows, self.origin = [], []
+        self.rejects.flush()
+
+
+def ingest(
+    writer: _Writer,
+    source: Path | str,
+    *,
+    follow: bool = False,
+    batch_events: int = 2000,
+    progress: Callable[[int], None] | None = None,
+    naive_tz: tzinfo | None = None,
+    poll_s: float = 0.5,
+    stop: threading.Event | None = None,
+    idle_timeout_s: float | None = None,
+    stdin: IO[bytes] | None = None,
+) -> IngestSummary:
+    """Ingest one capture (a path, or "-" for stdin) through `writer.write_many`.
+
+    Streams in bounded memory (a batch of rows, one line or one JSON item at a time).
+    Bad records go to `rejects/ingest/<stem>.<hash>.jsonl` with their line number.
+    With `follow`, the file is tailed until `stop` is set (or nothing new arrived for
+    `idle_timeout_s`); after each durable batch its byte offset is saved under
+    `manifests/ingest_checkpoints/`, and the next run resumes there. A crash between a
+    batch and its checkpoint re-reads that batch, which the deterministic ids drop.
+    """
+    t0 = time.perf_counter()
+    is_stdin = str(source) == "-"
+    name = "-" if is_stdin else str(source)
+    session_id = "stdin" if is_stdin else Path(source).stem
+    paths = writer.paths
+    summary = IngestSummary(input=name)
+    rejects = RejectsFile.for_source(paths, "ingest", name)
+    run = _Run(writer, summary, rejects, batch_events)
+    if follow and is_stdin:
+        raise IngestError("--follow tails a file; a pipe is read to its end without it")
+    try:
+        if is_stdin:
+            raw = stdin if stdin is not None else sys.stdin.buffer
+            head = _read_head(raw)
+            stream: IO[bytes] = io.BufferedReader(_Chain(head, raw))
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise IngestError(f"{path}: no such capture file")
+            try:
+                stream = open(path, "rb")
+            except OSError as exc:
+                raise IngestError(f"{path}: {exc.strerror}") from None
+            head = stream.read(HEAD_BYTES)
+            stream.seek(0)
+        with stream:
+            # A followed file may still be empty: its recorder writes JSON lines.
+            layout = LAYOUT_JSONL if follow and not head.strip() else detect_layout(head)
+            summary.layout = layout
+            if layout != LAYOUT_JSONL:
+                if follow:
+                    raise IngestError(
+                        f"--follow needs a JSON-lines capture; {name} is a {layout} document"
+                    )
+                rejects.reset()
+                _ingest_document(run, stream, session_id, naive_tz, progress)
+            elif follow:
+                _follow(run, stream, Path(source), session_id, naive_tz, progress,
+                        poll_s, stop, idle_timeout_s)
+            else:
+                rejects.reset()
+                summary.end_offset, _ = _ingest_lines(
+                    run, stream, session_id, naive_tz, progress, 0, 0
+                )
+                run.commit()
+    finally:
+        out = rejects.close()
+        summary.rejects_file = str(out) if out else None
+        summary.elapsed_s = time.perf_counter() - t0
+    return summary
+
+
+def _handle_line(
+    run: _Run, raw: bytes, line_no: int, session_id: str, naive_tz: tzinfo | None
+) -> None:
+    if not raw.strip():
+        return
+    run.summary.lines += 1
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        run.reject(line_no, "not UTF-8 text", raw.decode(errors="replace"))
+        return
+    try:
+        events = parse_jsonl_line(text, session_id=session_id, line_no=line_no, naive_tz=naive_tz)
+    except RecordRejected as exc:
+        run.reject(line_no, str(exc), text)
+        return
+    run.add_events(events, line_no)
+
+
+def _ingest_lines(
+    run: _Run,
+    stream: IO[bytes],
+    session_id: str,
+    naive_tz: tzinfo | None,
+    progress: Callable[[int], None] | None,
+    offset: int,
+    line_no: int,
+    on_commit: Callable[[int, int], None] | None = None,
+    final: bool = True,
+) -> tuple[int, int]:
+    """Read every complete line available; (offset, line number) after the last one read."""
+    buf = bytearray()
+    read1 = getattr(stream, "read1", stream.read)
+    while True:
+        # read1: what is there, so a live pipe's events are not held back for a full chunk
+        chunk = read1(READ_CHUNK)
+        at_end = not chunk
+        buf += chunk
+        before = offset
+        for end, raw in iter_complete_lines(buf, offset, final and at_end):
+            line_no += 1
+            offset = end
+            _handle_line(run, raw, line_no, session_id, naive_tz)
+            if run.full():
+                run.commit()
+                if on_commit:
+                    on_commit(offset, line_no)
+        if progress and offset > before:
+            progress(offset - before)
+        if final and 0 < len(chunk) < READ_CHUNK and run.rows:
+            run.commit()  # caught up with a slow producer (a pipe): write what came
+        if at_end:
+            if not final and buf:
+                # an unfinished last line: read it again once the recorder completes it
+                stream.seek(offset)
+            return offset, line_no
+
+
+def _ingest_document(
+    run: _Run,
+    stream: IO[bytes],
+    session_id: str,
+    naive_tz: tzinfo | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict")
+    try:
+        for item in iter_document(text):
+            run.summary.lines += 1
+            try:
+                ev = parse_doc_item(item, session_id=session_id, naive_tz=naive_tz)
+            except RecordRejected as exc:
+                run.reject(item.line, str(exc), item.text[item.start : item.end])
+                continue
+            run.add_events([ev], item.line)
+            if progress:
+                progress(item.end - item.start)
+            if run.full():
+                run.commit()
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{run.summary.input} is not UTF-8 text: {exc.reason}") from None
+    finally:
+        run.commit()
+        text.detach()
+
+
+def _follow(
+    run: _Run,
+    stream: IO[bytes],
+    path: Path,
+    session_id: str,
+    naive_tz: tzinfo | None,
+    progress: Callable[[int], None] | None,
+    poll_s: float,
+    stop: threading.Event | None,
+    idle_timeout_s: float | None,
+) -> None:
+    paths = run.writer.paths
+    cp_path = checkpoint_path(paths, path)
+    offset, line_no, note = _resume_point(stream, read_checkpoint(cp_path))
+    summary = run.summary
+    summary.start_offset = summary.end_offset = offset
+    summary.resumed = offset > 0
+    summary.note = note
+    if offset == 0:
+        run.rejects.reset()
+    stream.seek(offset)
+    stop = stop or threading.Event()
+
+    def save(at: int, lines: int) -> None:
+        head_len = min(at, HEAD_BYTES)
+        write_json_atomic(
+            cp_path,
+            {
+                "version": CHECKPOINT_VERSION,
+                "file": str(path.resolve()),
+                "offset": at,
+                "line": lines,
+                "head_len": head_len,
+                "head_sha256": _head_sha(stream, head_len),
+                "updated_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        summary.end_offset = at
+
+    last_data = time.monotonic()
+    while True:
+        new_offset, line_no = _ingest_lines(
+            run, stream, session_id, naive_tz, progress, offset, line_no,
+            on_commit=save, final=False,
+        )
+        if new_offset != offset or run.rows:
+            last_data = time.monotonic()
+        run.commit()  # what arrived is written now, not when a batch fills
+        if new_offset != summary.end_offset:
+            save(new_offset, line_no)
+        offset = new_offset
+        if stop.is_set():
+            return
+        if idle_timeout_s is not None and time.monotonic() - last_data >= idle_timeout_s:
+            return
+        size = os.fstat(stream.fileno()).st_size
+        if size < offset:
+            # truncated in place (a new recording): start over from its beginning
+            summary.note = f"file was truncated at offset {offset}: read from the start"
+            offset, line_no = 0, 0
+            stream.seek(0)
+        stop.wait(poll_s)
