@@ -188,6 +188,15 @@ def get_game_episode(
     return table
 
 
+def episode_sql() -> str:
+    """The SELECT behind `get_game_episode` (one row per tick), bound by `$game_id`.
+
+    For callers that hold their own connection over the views (the benchmark's warm
+    baseline, a sandboxed connection); ordered by tick, no paging.
+    """
+    return _DEDUP_TICKS.format(where="AND game_id = $game_id") + " ORDER BY tick"
+
+
 def _game_has_rows(con: duckdb.DuckDBPyConnection, game_id: str) -> bool:
     t = _arrow(con, "SELECT count(*) AS n FROM game_tick WHERE game_id = $g", {"g": game_id})
     return bool(t.column("n")[0].as_py())
@@ -304,19 +313,16 @@ def list_games(
     """
     _check_page(limit, offset)
     sql = """
-        WITH t AS (
-            SELECT game_id, tick, price, rugged, ts,
-                   row_number() OVER (PARTITION BY game_id
-                       ORDER BY tick DESC NULLS LAST, ts DESC, seq DESC, event_id DESC) AS rn
-            FROM game_tick WHERE game_id IS NOT NULL
-        ),
-        ticks AS (
+        WITH ticks AS (
+            -- final_price: the last observation of the highest tick (the episode's rule),
+            -- by arg_max over (tick, ts, seq, event_id): a hash aggregate, no sort.
             SELECT game_id, min(ts) AS first_ts, max(ts) AS last_ts,
                    count(DISTINCT tick) AS ticks, max(tick) AS max_tick,
                    max(price) AS peak_price,
-                   max(price) FILTER (WHERE rn = 1) AS final_price,
+                   arg_max(price, (tick, ts, seq, event_id)) FILTER (WHERE tick IS NOT NULL)
+                       AS final_price,
                    coalesce(bool_or(rugged), false) AS rugged
-            FROM t GROUP BY game_id
+            FROM game_tick WHERE game_id IS NOT NULL GROUP BY game_id
         ),
         cg AS (
             SELECT game_id, min(ts) AS ts,
@@ -404,11 +410,13 @@ def get_player_actions(
     limit: int | None = None,
     offset: int = 0,
 ) -> pa.Table:
-    """The player_action rows (client-sent orders and sidebets) of one player, by ts, seq.
+    """The player_action rows of one player, ordered by ts, seq.
 
-    Columns: ts, game_id, event_name, action_type, amount, price, qty, percentage, tick
-    (decimals exact), username, direction, source, session_id, seq, event_id. Public
-    trades of other players are ws_event rows (`standard/newTrade`): use `query`.
+    Those are the player's trades and sidebets broadcast on the feed (received
+    `standard/newTrade`, `newSideBet`) and the orders their own client sent (CDP
+    captures). Columns: ts, game_id, event_name, action_type, amount, price, qty,
+    percentage, tick (decimals exact), username, direction, source, session_id, seq,
+    event_id.
     """
     pid = _check_player_id(player_id)
     _check_page(limit, offset)

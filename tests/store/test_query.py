@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import query as q
+from store.capture import RecordRejected
 from store.errors import QueryError, UnsafeQueryError
+from store.legacy import import_legacy, parse_legacy_line
 from store.paths import DataPaths
 from store.settings import Settings
 from store.writer import EventWriter
@@ -179,6 +182,17 @@ def test_episode_of_an_unknown_game_is_a_clear_query_error(store: DataPaths) -> 
         q.get_game_episode(store, "  ")
     with pytest.raises(QueryError, match="limit"):
         q.get_game_episode(store, "A", limit=-1)
+
+
+def test_episode_sql_on_an_own_connection_gives_the_same_episode(store: DataPaths) -> None:
+    from store.views import connect
+
+    con = connect(store, doc_types=("game_tick",))
+    try:
+        own = con.sql(q.episode_sql(), params={"game_id": "A"}).to_arrow_table()
+    finally:
+        con.close()
+    assert own.equals(q.get_game_episode(store, "A"))
 
 
 def test_game_id_is_bound_as_a_value_not_spliced_into_sql(store: DataPaths) -> None:
@@ -440,28 +454,27 @@ def test_answers_are_the_same_after_compaction(store: DataPaths) -> None:
 
 
 def legacy_events(path: Path) -> list[dict[str, Any]]:
-    """The tick records of one legacy recording as game_tick events.
-
-    A minimal mapping for this test only (ingest proper is store.legacy's job): it keeps
-    the record's own fields, so the episode can be checked against the file itself.
-    """
+    """The rows of one legacy recording through the real legacy mapping (bad lines dropped)."""
     out = []
     for n, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            out += parse_legacy_line(line, session_id=path.stem, seq=n)
+        except RecordRejected:
+            continue
+    return out
+
+
+def legacy_ticks(path: Path) -> list[dict[str, Any]]:
+    """The tick records of a legacy file read the plain way, to check episodes against."""
+    recs = []
+    for line in path.read_text().splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if not isinstance(rec, dict) or rec.get("type") != "tick":
-            continue
-        out.append({
-            "doc_type": "game_tick", "event_name": "tick", "ts": rec["timestamp"],
-            "source": "legacy", "direction": "received", "session_id": path.name, "seq": n,
-            "raw_json": line, "game_id": rec["game_id"], "tick": rec["tick"],
-            "price": rec["price"], "phase": rec.get("phase"), "active": rec.get("active"),
-            "rugged": rec.get("rugged"), "cooldown_timer": rec.get("cooldown_timer"),
-            "trade_count": rec.get("trade_count"),
-        })
-    return out
+        if isinstance(rec, dict) and rec.get("type") == "tick":
+            recs.append(rec)
+    return recs
 
 
 def legacy_file(name: str) -> Path:
@@ -476,21 +489,29 @@ def legacy_file(name: str) -> Path:
     "name", ["game_20251029_184415.jsonl", "game_20251031_092338.jsonl"]
 )
 def test_a_real_legacy_recording_becomes_one_row_per_tick(tmp_path: Path, name: str) -> None:
-    events = legacy_events(legacy_file(name))
-    paths = write(tmp_path, events)
-    gid = events[0]["game_id"]
+    src = legacy_file(name)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(src, inbox / name)
+    with EventWriter.open(Settings.load(data_dir=tmp_path / "root")) as w:
+        import_legacy(w, inbox)  # the real backfill path
+    paths = DataPaths(tmp_path / "root")
+    recs = legacy_ticks(src)
+    gid = recs[0]["game_id"]
     ep = q.get_game_episode(paths, gid)
-    ticks = sorted({e["tick"] for e in events})
+    ticks = sorted({r["tick"] for r in recs})
     assert ep.column("tick").to_pylist() == ticks
-    assert sum(ep.column("observations").to_pylist()) == len(events)
+    assert sum(ep.column("observations").to_pylist()) == len(recs)
     last_of = {}
-    for e in events:  # file order is time order: the last record of a tick wins
-        last_of[e["tick"]] = e
+    for r in recs:  # file order is time order: the last record of a tick wins
+        last_of[r["tick"]] = r
     assert ep.column("phase").to_pylist() == [last_of[t]["phase"] for t in ticks]
+    prices = [Decimal(str(last_of[t]["price"])) for t in ticks]
     f = q.get_tick_features(paths, gid)
-    peak = max(Decimal(str(last_of[t]["price"])) for t in ticks)
-    assert f.column("max_price")[-1].as_py() == peak
-    assert_features_match(f, [Decimal(str(last_of[t]["price"])) for t in ticks])
+    assert f.column("max_price")[-1].as_py() == max(prices)
+    assert_features_match(f, prices)
+    game = next(g for g in q.list_games(paths) if g["game_id"] == gid)
+    assert game["has_summary"] and game["summary_peak"] == max(prices)
 
 
 def test_the_fixture_excerpt_of_a_legacy_recording_is_readable_without_shared_data(
