@@ -103,3 +103,7 @@ class DataPaths:
 
     def table(self, name: str) -> Path:
         return self.vectors / f"{name}.lance"
+
+    def index_lock(self, table: str) -> Path:
+        """Held while one vector table is being built: one builder per table at a time."""
+        return self.vectors / f".{table}.build.lock"

@@ -1,0 +1,318 @@
+"""Search the vector tables: vector, full-text (BM25) or hybrid (reciprocal rank fusion).
+
+`Searcher` keeps the LanceDB connection, table handles and the embedder warm (the MCP server
+holds one); `search()` is the one-call form. Handles always read the latest committed table
+version, so a build running next to a search is seen as soon as each of its commits lands.
+A cross-table search covers events and code_context, and debug_notes only when asked;
+debug-note results are flagged as reasoning, not ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from indexer.embedder import Embedder, make_embedder
+from indexer.errors import InvalidQueryError, TableNotBuiltError
+from indexer.filters import Filter, applicable, as_filters, to_sql
+from indexer.registry import TABLE_NAMES, TableSpec, table_spec
+from store.paths import DataPaths
+from store.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+    from lancedb.table import Table
+
+Mode = Literal["hybrid", "vector", "text"]
+MODES: tuple[str, ...] = ("hybrid", "vector", "text")
+MAX_K = 100
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: 1 / (60 + rank)
+REASONING_CAVEAT = ("debug note: recorded reasoning or rationale, not ground truth; "
+                    "check it against the data before relying on it")
+_SELECT = ["id", "text", "source", "metadata"]
+_FP_KEYS = ("provider", "model_id", "weights_sha256", "dim", "normalized")
+
+
+@dataclass
+class SearchResult:
+    """One hit: `score` is cosine similarity (vector), BM25 (text) or the RRF sum (hybrid)."""
+
+    table: str
+    score: float
+    text: str
+    source: str
+    metadata: dict[str, Any]
+    chunk_id: str
+    mode: str
+    vector_score: float | None = None
+    text_score: float | None = None
+    reasoning: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "table": self.table,
+            "score": round(self.score, 6),
+            "text": self.text,
+            "source": self.source,
+            "metadata": self.metadata,
+            "chunk_id": self.chunk_id,
+            "mode": self.mode,
+            "vector_score": None if self.vector_score is None else round(self.vector_score, 6),
+            "text_score": None if self.text_score is None else round(self.text_score, 6),
+            "reasoning": self.reasoning,
+        }
+        if self.reasoning:
+            out["caveat"] = REASONING_CAVEAT
+        return out
+
+
+def _rows(t: Any) -> list[dict[str, Any]]:
+    return t.to_pylist() if t is not None else []  # type: ignore[no-any-return]
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    try:
+        m = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return m if isinstance(m, dict) else {}
+
+
+class Searcher:
+    """A reusable searcher over one data root (thread-safe; handles are cached)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.paths = DataPaths(settings.data_dir)
+        self._embedder = embedder
+        self._db: Any = None
+        self._tables: dict[str, Table] = {}
+        self._checked: dict[str, str] = {}  # table -> fingerprint json it was checked against
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.RLock()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    # ------------------------------------------------------------------ handles
+
+    def table(self, name: str) -> Table | None:
+        """The open table, or None if it was never built."""
+        with self._lock:
+            tbl = self._tables.get(name)
+            if tbl is not None and self.paths.table(name).is_dir():
+                return tbl
+            self._tables.pop(name, None)
+            self._checked.pop(name, None)
+            if not self.paths.table(name).is_dir():
+                return None
+            from indexer import tables as tb
+
+            if self._db is None:
+                self._db = tb.connect(self.paths)
+            opened = tb.open_table(self._db, name)
+            if opened is not None:
+                self._tables[name] = opened
+            return opened
+
+    def _check_model(self, name: str, tbl: Table) -> None:
+        """A table is only searched by vector with the model that built it."""
+        from indexer import checkpoint as ckpt
+        from indexer import tables as tb
+
+        stored = tb.stored_fingerprint(tbl) or {}
+        key = json.dumps(stored, sort_keys=True)
+        if self._checked.get(name) == key:
+            return
+        digests = ckpt.load(self.paths.vector_checkpoint).model_digests
+        mine = self.embedder.fingerprint(digests)
+        if any(stored.get(k) != mine.get(k) for k in _FP_KEYS):
+            raise InvalidQueryError(
+                f"table {name} was built with model {stored.get('model_id')!r} "
+                f"(dim {stored.get('dim')}), but the query model is {mine.get('model_id')!r} "
+                f"(dim {mine.get('dim')}): use the same model (RUGS_MODEL_ID / RUGS_MODEL_PATH) "
+                f"or rebuild with `replayer index build --full --table {name}`"
+            )
+        self._checked[name] = key
+
+    def query_vector(self, query: str) -> np.ndarray:
+        with self._lock:
+            hit = self._qcache.get(query)
+            if hit is not None:
+                self._qcache.move_to_end(query)
+                return hit
+        vec = self.embedder.embed_query(query)
+        with self._lock:
+            self._qcache[query] = vec
+            while len(self._qcache) > 256:
+                self._qcache.popitem(last=False)
+        return vec
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        query: str,
+        *,
+        table: str | None = None,
+        tables: Sequence[str] | None = None,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Mapping[str, Any] | Iterable[Filter | str] | None = None,
+        include_notes: bool = False,
+    ) -> list[SearchResult]:
+        """The k best results for a query.
+
+        `table` searches one table; otherwise `tables` (default events and code_context,
+        plus debug_notes if `include_notes`). Filters apply to the tables that have the
+        filtered columns; tables without them are skipped in a cross-table search.
+        """
+        query = (query or "").strip()
+        if not query:
+            raise InvalidQueryError("empty query: say what you are looking for")
+        if mode not in MODES:
+            raise InvalidQueryError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+        if not 1 <= int(k) <= MAX_K:
+            raise InvalidQueryError(f"k must be between 1 and {MAX_K}, got {k}")
+        flts = as_filters(filters)
+        if table is not None:
+            names = [table]
+        elif tables:
+            names = list(tables)
+        else:
+            names = [n for n in TABLE_NAMES if n != "debug_notes" or include_notes]
+        specs = [table_spec(n) for n in names]
+        single = len(specs) == 1
+        if single:
+            to_sql(flts, specs[0].column_kinds)  # unknown column -> clear error
+        results: list[SearchResult] = []
+        searched = 0
+        for spec in specs:
+            if not single and not applicable(flts, spec.column_kinds):
+                continue
+            tbl = self.table(spec.name)
+            if tbl is None:
+                if single:
+                    raise TableNotBuiltError(
+                        f"table {spec.name} has not been built yet: run "
+                        f"`replayer index build --table {spec.name}`"
+                    )
+                continue
+            searched += 1
+            where = to_sql(flts, spec.column_kinds)
+            results.extend(self._search_table(spec, tbl, query, k, mode, where))
+        if searched == 0 and not single:
+            built = [n for n in names if self.paths.table(n).is_dir()]
+            if not built:
+                raise TableNotBuiltError(
+                    f"none of {', '.join(names)} has been built yet: run `replayer index build`"
+                )
+        if mode == "text" and not single:
+            # BM25 scores of different tables are not comparable: fuse by rank instead.
+            per_table: dict[str, list[SearchResult]] = {}
+            for r in results:
+                per_table.setdefault(r.table, []).append(r)
+            for rs in per_table.values():
+                for rank, r in enumerate(rs, start=1):
+                    r.score = 1.0 / (RRF_K + rank)
+        results.sort(key=lambda r: r.score, reverse=True)
+        return results[:k]
+
+    def _search_table(self, spec: TableSpec, tbl: Table, query: str, k: int, mode: str,
+                      where: str | None) -> list[SearchResult]:
+        # Each list gives max(k, 10) candidates, as LanceDB's own hybrid query does: deeper
+        # lists let middling hits of both lists outvote the best hit of one.
+        n = k if mode != "hybrid" else max(k, 10)
+        vec_rows: list[dict[str, Any]] = []
+        txt_rows: list[dict[str, Any]] = []
+        if mode in ("vector", "hybrid"):
+            self._check_model(spec.name, tbl)
+            qv = self.query_vector(query)
+            q: Any = tbl.search(qv, vector_column_name="vector").distance_type(  # type: ignore[attr-defined]
+                "cosine")
+            if where:
+                q = q.where(where, prefilter=True)
+            vec_rows = _rows(q.limit(n).select(_SELECT + ["_distance"]).to_arrow())
+        if mode in ("text", "hybrid"):
+            txt_rows = self._fts(tbl, query, n, where)
+        by_id: dict[str, SearchResult] = {}
+
+        def result(row: dict[str, Any]) -> SearchResult:
+            r = by_id.get(row["id"])
+            if r is None:
+                r = SearchResult(table=spec.name, score=0.0, text=row["text"],
+                                 source=row["source"], metadata=_metadata(row.get("metadata")),
+                                 chunk_id=row["id"], mode=mode, reasoning=spec.reasoning)
+                by_id[row["id"]] = r
+            return r
+
+        for rank, row in enumerate(vec_rows, start=1):
+            r = result(row)
+            r.vector_score = 1.0 - float(row["_distance"])
+            r.score += 1.0 / (RRF_K + rank) if mode == "hybrid" else r.vector_score
+        for rank, row in enumerate(txt_rows, start=1):
+            r = result(row)
+            r.text_score = float(row["_score"])
+            r.score += 1.0 / (RRF_K + rank) if mode == "hybrid" else r.text_score
+        out = sorted(by_id.values(), key=lambda r: r.score, reverse=True)
+        return out[:k]
+
+    @staticmethod
+    def _fts(tbl: Table, query: str, n: int, where: str | None) -> list[dict[str, Any]]:
+        from lancedb.query import MatchQuery
+
+        # A MatchQuery, not the bare string: the text is matched as words, never parsed as
+        # query syntax. (Its other fields have defaults at run time; the stub says otherwise.)
+        q = tbl.search(MatchQuery(query, "text"), query_type="fts")  # type: ignore[call-arg]
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            return _rows(q.limit(n).select(_SELECT + ["_score"]).to_arrow())
+        except ValueError as exc:
+            # Between a full rebuild's commit and its index creation there is no FTS index
+            # for a moment: answer from the vectors alone rather than fail.
+            if "INVERTED index" in str(exc):
+                return []
+            raise
+
+
+_SEARCHERS: dict[tuple[str, str, str], Searcher] = {}
+_SEARCHERS_LOCK = threading.Lock()
+
+
+def searcher_for(settings: Settings, embedder: Embedder | None = None) -> Searcher:
+    """A process-wide Searcher per data root and model (warm handles across calls)."""
+    if embedder is not None:
+        return Searcher(settings, embedder)
+    key = (str(settings.data_dir), settings.model_id, str(settings.model_path or ""))
+    with _SEARCHERS_LOCK:
+        s = _SEARCHERS.get(key)
+        if s is None:
+            s = _SEARCHERS[key] = Searcher(settings)
+        return s
+
+
+def search(
+    settings: Settings,
+    query: str,
+    *,
+    table: str | None = None,
+    tables: Sequence[str] | None = None,
+    k: int = 10,
+    mode: str = "hybrid",
+    filters: Mapping[str, Any] | Iterable[Filter | str] | None = None,
+    include_notes: bool = False,
+    embedder: Embedder | None = None,
+) -> list[SearchResult]:
+    """Search one table (`table=`) or several (default: events + code_context)."""
+    return searcher_for(settings, embedder).search(
+        query, table=table, tables=tables, k=k, mode=mode, filters=filters,
+        include_notes=include_notes,
+    )
