@@ -1,1 +1,1 @@
-"""placeholder."""
+"""MCP server: search, catalog, sandboxed SQL and index tools for rugs-expert (stdio and HTTP)."""

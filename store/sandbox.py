@@ -388,7 +388,7 @@ def _shape(
     for values in raw:
         row = []
         for v in values:
-            jv, cut = _json_value(v, limits.max_value_chars)
+            jv, cut = json_value(v, limits.max_value_chars)
             shortened += cut
             row.append(jv)
         size = len(json.dumps(row, ensure_ascii=False, default=str))
@@ -424,8 +424,11 @@ def _shape(
     )
 
 
-def _json_value(v: Any, max_chars: int) -> tuple[Any, int]:
-    """A JSON-safe value (exact decimals as text), shortened past max_chars; (value, cut?)."""
+def json_value(v: Any, max_chars: int) -> tuple[Any, int]:
+    """A JSON-safe value (exact decimals as text), shortened past max_chars; (value, 0|1 cut).
+
+    Shared with the MCP tools that return rows from `store.query`.
+    """
     if v is None or isinstance(v, bool | int):
         return v, 0
     if isinstance(v, float):
@@ -459,7 +462,7 @@ def _json_nested(v: Any) -> Any:
         return {str(k): _json_nested(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_json_nested(x) for x in v]
-    value, _ = _json_value(v, 1 << 30)
+    value, _ = json_value(v, 1 << 30)
     return value
 
 

@@ -1,0 +1,72 @@
+"""Typed errors of the MCP server; tool errors reach the model as text saying how to fix a call."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+
+class ServerError(Exception):
+    """Base of every error the MCP server raises on purpose."""
+
+
+class ServerConfigError(ServerError):
+    """The server cannot start as asked (e.g. a non-loopback bind without a token)."""
+
+
+class ToolCallError(ServerError, ToolError):
+    """A tool call failed in a way the model can fix; the message says how.
+
+    It is a ToolError, so the SDK returns `isError: true` with this text instead of the
+    generic "Error executing tool" it shows for crashes.
+    """
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    # Imported here, not at module import: the server must start before anything heavy.
+    from chunkers.errors import ChunkerError
+    from indexer.errors import IndexerError
+    from store.errors import StoreError
+
+    return (StoreError, IndexerError, ChunkerError, ServerError)
+
+
+def _hint(exc: BaseException) -> str:
+    """A pointer to the tool that fixes what the library's message names as a CLI command."""
+    name = type(exc).__name__
+    if name == "TableNotBuiltError":
+        return " From this server: call sync_index with that table, then search again."
+    if name == "FingerprintMismatchError":
+        return " A full rebuild is needed: run `replayer index build --full` outside the agent."
+    if name == "IndexBusyError":
+        return " Another build of that table is running: retry in a few seconds."
+    return ""
+
+
+def tool_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn the library's typed errors into ToolCallError with the library's own message.
+
+    Anything else is a bug: it propagates, and the SDK reports a generic crash.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except _known_errors() as exc:
+            msg = str(exc).rstrip()
+            hint = _hint(exc)
+            if hint and not msg.endswith((".", "!", "?")):
+                msg += "."
+            raise ToolCallError(msg + hint) from exc
+
+    return wrapper

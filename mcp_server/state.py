@@ -1,0 +1,96 @@
+"""What the server keeps between calls: settings, a lazy searcher and SQL sandbox, warm-up.
+
+Nothing heavy is imported here: the searcher (LanceDB, the embedding model, torch) and
+the SQL sandbox (DuckDB, pyarrow) are built on first use or by the background warm-up,
+so the server answers `initialize` before any of them exists. No lock is held across
+calls: `_init_lock` guards only the one-time construction of each helper.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from store.paths import DataPaths
+from store.settings import Settings
+
+if TYPE_CHECKING:
+    from indexer.search import Searcher
+    from store.catalog import Catalog
+    from store.sandbox_worker import SqlSandbox
+
+
+class ServerState:
+    """Per-process state shared by every tool call (thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = DataPaths(settings.data_dir)
+        self._init_lock = threading.Lock()
+        self._searcher: Searcher | None = None
+        self._sandbox: SqlSandbox | None = None
+        self._catalog: tuple[str, Catalog] | None = None
+        self.warm_error: str | None = None
+        self.warm_done = threading.Event()
+
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            from indexer.search import searcher_for
+
+            with self._init_lock:
+                if self._searcher is None:
+                    self._searcher = searcher_for(self.settings)
+        return self._searcher
+
+    def sandbox(self) -> SqlSandbox:
+        if self._sandbox is None:
+            from store.sandbox import SandboxLimits
+            from store.sandbox_worker import SqlSandbox
+
+            with self._init_lock:
+                if self._sandbox is None:
+                    limits = SandboxLimits.from_settings(self.settings)
+                    self._sandbox = SqlSandbox(self.paths, limits)
+        return self._sandbox
+
+    @property
+    def model_loaded(self) -> bool:
+        if self._searcher is None or self._searcher._embedder is None:
+            return False
+        return bool(getattr(self._searcher._embedder, "loaded", True))
+
+    def catalog(self) -> Catalog:
+        """The event catalog, recomputed only when the committed files changed."""
+        from store.catalog import attach_validation, catalog_from_store, store_fingerprint
+        from store.validation import load_validation
+
+        fp = store_fingerprint(self.paths)
+        held = self._catalog
+        if held is None or held[0] != fp:
+            cat = catalog_from_store(self.paths, with_validation=False)
+            self._catalog = held = (fp, cat)
+        # Validation records change without the data changing: attach them every time.
+        return attach_validation(held[1], load_validation(self.paths))
+
+    # -- warm-up ----------------------------------------------------------------------
+
+    def start_warmup(self) -> threading.Thread:
+        """Load the query model and start a SQL worker in the background."""
+        t = threading.Thread(target=self._warm, name="mcp-warmup", daemon=True)
+        t.start()
+        return t
+
+    def _warm(self) -> None:
+        try:
+            self.sandbox().warm()
+            self.searcher().query_vector("warm up the query embedding model")
+        except Exception as exc:  # warm-up is best effort: the first call reports the error
+            self.warm_error = f"{type(exc).__name__}: {exc}"
+            print(f"rugs-replayer MCP warm-up: {self.warm_error}", file=sys.stderr)
+        finally:
+            self.warm_done.set()
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
