@@ -296,7 +296,8 @@ def ingest(
                 rejects.reset()
                 _ingest_document(run, stream, session_id, naive_tz, progress)
             elif follow:
-                _follow(run, stream, Path(source), session_id, naive_tz, progress,
+                stream.close()  # _follow keeps its own handle: it reopens a rotated file
+                _follow(run, Path(source), session_id, naive_tz, progress,
                         poll_s, stop, idle_timeout_s)
             else:
                 rejects.reset()
@@ -340,6 +341,7 @@ def _ingest_lines(
     line_no: int,
     on_commit: Callable[[int, int], None] | None = None,
     final: bool = True,
+    stop: threading.Event | None = None,
 ) -> tuple[int, int]:
     """Read every complete line available; (offset, line number) after the last one read."""
     buf = bytearray()
@@ -358,6 +360,8 @@ def _ingest_lines(
                 run.commit()
                 if on_commit:
                     on_commit(offset, line_no)
+                if stop is not None and stop.is_set():
+                    return offset, line_no  # a long backlog: stop at a durable batch
         if progress and offset > before:
             progress(offset - before)
         if final and 0 < len(chunk) < READ_CHUNK and run.rows:
@@ -399,7 +403,6 @@ def _ingest_document(
 
 def _follow(
     run: _Run,
-    stream: IO[bytes],
     path: Path,
     session_id: str,
     naive_tz: tzinfo | None,
@@ -410,52 +413,76 @@ def _follow(
 ) -> None:
     paths = run.writer.paths
     cp_path = checkpoint_path(paths, path)
-    offset, line_no, note = _resume_point(stream, read_checkpoint(cp_path))
     summary = run.summary
-    summary.start_offset = summary.end_offset = offset
-    summary.resumed = offset > 0
-    summary.note = note
-    if offset == 0:
-        run.rejects.reset()
-    stream.seek(offset)
     stop = stop or threading.Event()
+    stream: IO[bytes] = open(path, "rb")
+    try:
+        offset, line_no, note = _resume_point(stream, read_checkpoint(cp_path))
+        summary.start_offset = summary.end_offset = offset
+        summary.resumed = offset > 0
+        summary.note = note
+        if offset == 0:
+            run.rejects.reset()
+        stream.seek(offset)
 
-    def save(at: int, lines: int) -> None:
-        head_len = min(at, HEAD_BYTES)
-        write_json_atomic(
-            cp_path,
-            {
-                "version": CHECKPOINT_VERSION,
-                "file": str(path.resolve()),
-                "offset": at,
-                "line": lines,
-                "head_len": head_len,
-                "head_sha256": _head_sha(stream, head_len),
-                "updated_at": datetime.now(UTC).isoformat(),
-            },
-        )
-        summary.end_offset = at
+        def save(at: int, lines: int) -> None:
+            head_len = min(at, HEAD_BYTES)
+            write_json_atomic(
+                cp_path,
+                {
+                    "version": CHECKPOINT_VERSION,
+                    "file": str(path.resolve()),
+                    "offset": at,
+                    "line": lines,
+                    "head_len": head_len,
+                    "head_sha256": _head_sha(stream, head_len),
+                    "updated_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            summary.end_offset = at
 
-    last_data = time.monotonic()
-    while True:
-        new_offset, line_no = _ingest_lines(
-            run, stream, session_id, naive_tz, progress, offset, line_no,
-            on_commit=save, final=False,
-        )
-        if new_offset != offset or run.rows:
-            last_data = time.monotonic()
-        run.commit()  # what arrived is written now, not when a batch fills
-        if new_offset != summary.end_offset:
-            save(new_offset, line_no)
-        offset = new_offset
-        if stop.is_set():
-            return
-        if idle_timeout_s is not None and time.monotonic() - last_data >= idle_timeout_s:
-            return
-        size = os.fstat(stream.fileno()).st_size
-        if size < offset:
-            # truncated in place (a new recording): start over from its beginning
-            summary.note = f"file was truncated at offset {offset}: read from the start"
-            offset, line_no = 0, 0
-            stream.seek(0)
-        stop.wait(poll_s)
+        last_data = time.monotonic()
+        while True:
+            new_offset, line_no = _ingest_lines(
+                run, stream, session_id, naive_tz, progress, offset, line_no,
+                on_commit=save, final=False, stop=stop,
+            )
+            if new_offset != offset or run.rows:
+                last_data = time.monotonic()
+            run.commit()  # what arrived is written now, not when a batch fills
+            if new_offset != summary.end_offset:
+                save(new_offset, line_no)
+            offset = new_offset
+            if stop.is_set():
+                return
+            if idle_timeout_s is not None and time.monotonic() - last_data >= idle_timeout_s:
+                return
+            reopened = _replaced(stream, path)
+            if reopened is not None:
+                # the recorder started a new file under this name: read it from its start
+                stream.close()
+                stream = reopened
+                summary.note = f"{path} was replaced at offset {offset}: read the new file"
+                offset, line_no = 0, 0
+            elif os.fstat(stream.fileno()).st_size < offset:
+                summary.note = f"file was truncated at offset {offset}: read from the start"
+                offset, line_no = 0, 0
+                stream.seek(0)
+            stop.wait(poll_s)
+    finally:
+        stream.close()
+
+
+def _replaced(stream: IO[bytes], path: Path) -> IO[bytes] | None:
+    """The new file at `path` when it is no longer the file `stream` reads (rotation)."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return None  # moved away, a new one not there yet: keep reading the old one
+    old = os.fstat(stream.fileno())
+    if (now.st_ino, now.st_dev) == (old.st_ino, old.st_dev):
+        return None
+    try:
+        return open(path, "rb")
+    except OSError:
+        return None

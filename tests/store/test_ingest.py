@@ -246,3 +246,46 @@ def test_every_real_capture_is_ingested_with_the_expected_rows(settings_: Settin
     assert {s["player_id"] for s in states} == {"did:privy:cmaibr7rt0094jp0mc2mbpfu4"}
     again = [run(settings_, f) for f in files]
     assert all(s.written == {} for s in again)
+
+
+def test_follow_moves_to_a_new_file_when_the_recorder_rotates_it(
+    settings_: Settings, tmp_path: Path
+) -> None:
+    live = tmp_path / "rotating.jsonl"
+    first = (FIX / "cdp_excerpt.jsonl").read_text().splitlines(keepends=True)
+    second = (FIX / "raw_excerpt.jsonl").read_text().splitlines(keepends=True)[:5]
+    live.write_text("".join(first))
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+
+    def follower() -> None:
+        result["s"] = run(settings_, live, follow=True, poll_s=0.02, stop=stop)
+
+    t = threading.Thread(target=follower)
+    t.start()
+    time.sleep(0.3)
+    live.rename(tmp_path / "rotating.1.jsonl")
+    (tmp_path / "rotating.jsonl.tmp").write_text("".join(second))
+    (tmp_path / "rotating.jsonl.tmp").rename(live)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(stored(settings_, "ws_event")) < 11:
+        time.sleep(0.05)
+    stop.set()
+    t.join(10)
+    assert result["s"].read == 6 + 5 and "replaced" in (result["s"].note or "")
+    assert len(stored(settings_, "ws_event")) == 11
+
+
+def test_stop_during_a_long_backlog_ends_at_a_durable_batch_and_resumes(
+    settings_: Settings, tmp_path: Path
+) -> None:
+    live = tmp_path / "backlog.jsonl"
+    lines = (FIX / "raw_excerpt.jsonl").read_text().splitlines(keepends=True)[:5]
+    live.write_text("".join(lines))
+    stop = threading.Event()
+    stop.set()  # asked to stop before the first batch is through
+    s1 = run(settings_, live, follow=True, stop=stop, batch_events=2, poll_s=0.01)
+    assert 0 < s1.read < 5 and s1.end_offset < live.stat().st_size
+    s2 = run(settings_, live, follow=True, idle_timeout_s=0, poll_s=0.01)
+    assert s2.resumed and s1.read + s2.read == 5 and s2.duplicates == 0
+    assert len(stored(settings_, "ws_event")) == 5
