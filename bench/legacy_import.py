@@ -130,7 +130,7 @@ def main() -> None:
         return
     print(f"legacy corpus: {result['files']} files, {records:,} records, "
           f"{result['rows_written']:,} rows written, {result['rejected']} lines rejected")
-    print(f"{'run':<22} {'wall s':>7} {'cpu s':>7} {'records/s':>11} {'x json':>7}")
+    print(f"{'run':<22} {'wall s':>7} {'cpu s':>7} {'events/s':>11} {'x json':>7}")
     for name, c in clocks.items():
         print(f"{name:<22} {c.wall:>7.2f} {c.cpu:>7.2f} {records / c.wall:>11,.0f} "
               f"{c.wall / base_s:>7.2f}")
