@@ -30,7 +30,7 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not
 
 @pytest.fixture
 def settings_(tmp_path: Path) -> Settings:
-    return Settings.load(data_dir=tmp_path / "data")
+    return Settings.load(data_dir=tmp_path / "data", flush_seconds=0.2)
 
 
 def run(settings_: Settings, source: Path | str, **kw: Any) -> Any:
