@@ -150,19 +150,20 @@ def schema_show(settings: Settings, as_json: bool, doc_type: str | None) -> None
     """
     paths = DataPaths(settings.data_dir)
     types = [doc_type] if doc_type else list(DOC_TYPES)
+    doc_types = {
+        t: [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in SCHEMAS[t]]
+        for t in types
+    }
     out = {
         "schema_version": SCHEMA_VERSION,
         "on_disk_version": on_disk_version(paths),
-        "doc_types": {
-            t: [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in SCHEMAS[t]]
-            for t in types
-        },
+        "doc_types": doc_types,
     }
     if as_json:
         emit_json(out)
         return
     click.echo(f"schema version {SCHEMA_VERSION} (on disk: {out['on_disk_version']})")
-    for t, cols in out["doc_types"].items():
+    for t, cols in doc_types.items():
         click.echo(f"\n{t}")
         for c in cols:
             null = "" if c["nullable"] else " not null"

@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -104,6 +105,12 @@ def _sql_list(files: list[Path]) -> str:
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tuple[Any, ...]:
+    row = con.execute(sql, params).fetchone()
+    assert row is not None  # aggregates and OFFSET < count always return a row
+    return row
+
+
 def _copy_sorted(con: duckdb.DuckDBPyConnection, source: str, where: str,
                  params: list[object], dedup: bool, target: Path) -> None:
     qualify = (
@@ -137,18 +144,18 @@ def compact_partition(
         con.execute("SET temp_directory = ?", [str(tmp_dir)])
         con.execute("SET preserve_insertion_order = false")
         source = f"read_parquet({_sql_list(files)}, hive_partitioning=false, union_by_name=true)"
-        rows_in, distinct = con.execute(
-            f"SELECT count(*), count(DISTINCT event_id) FROM {source}"
-        ).fetchone()
+        rows_in, distinct = _one(
+            con, f"SELECT count(*), count(DISTINCT event_id) FROM {source}", []
+        )
         dedup = distinct != rows_in
         n_out = max(1, -(-distinct // MAX_ROWS_PER_FILE))
         bounds: list[object] = []
         if n_out > 1:
             for k in range(1, n_out):
-                (b,) = con.execute(
-                    f"SELECT ts FROM {source} ORDER BY ts LIMIT 1 OFFSET ?",
+                (b,) = _one(
+                    con, f"SELECT ts FROM {source} ORDER BY ts LIMIT 1 OFFSET ?",
                     [k * MAX_ROWS_PER_FILE],
-                ).fetchone()
+                )
                 bounds.append(b)
         stamp = time.time_ns()
         outputs = [f"part-{stamp:020d}-{os.getpid()}-{n:03d}-c.parquet" for n in range(n_out)]
@@ -166,7 +173,7 @@ def compact_partition(
             with open(directory / f".tmp-{name}", "rb+") as f:
                 os.fsync(f.fileno())
         tmps = _sql_list([directory / f".tmp-{n}" for n in outputs])
-        rows_out = con.execute(f"SELECT count(*) FROM read_parquet({tmps})").fetchone()[0]
+        (rows_out,) = _one(con, f"SELECT count(*) FROM read_parquet({tmps})", [])
     finally:
         con.close()
     write_json_atomic(

@@ -45,7 +45,7 @@ def view_sql(paths: DataPaths, doc_type: str) -> str:
     if not files:
         return _empty_select(doc_type)
     listing = ", ".join(_quote(str(f)) for f in files)
-    return f"SELECT * FROM read_parquet([{listing}], union_by_name=true, hive_partitioning=false)"
+    return f"SELECT * FROM read_parquet([{listing}], union_by_name=false, hive_partitioning=false)"
 
 
 def create_views(
