@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 
 from store import wal as wal_mod
 from store.errors import InvalidEventError, WriterClosedError
-from store.event import event_id_for, normalize
+from store.event import event_id_for, normalize, to_money
 from store.files import committed_files
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
-from store.schema import DIRECTIONS, SCHEMA_VERSION, SCHEMAS, SOURCES, ensure_manifest
+from store.schema import DIRECTIONS, MONEY, SCHEMA_VERSION, SCHEMAS, SOURCES, ensure_manifest
 from store.settings import Settings
 
 _US_PER_DAY = 86_400_000_000
@@ -169,13 +169,23 @@ class EventWriter:
         return result
 
     def write_arrow(self, doc_type: str, table: pa.Table) -> WriteResult:
-        """The batch path: a table of one doc type, validated column-wise."""
+        """The batch path: a table of one doc type, validated column-wise.
+
+        A column that cannot be cast as a whole (one bad value) sends the table through
+        the per-event path, so only the bad rows are rejected.
+        """
         result = WriteResult()
         if doc_type not in DOC_TYPES:
             raise InvalidEventError(
                 f"unknown doc_type {doc_type!r}; expected one of {', '.join(DOC_TYPES)}"
             )
-        table = self._conform(doc_type, table, result)
+        try:
+            table = self._conform(doc_type, table, result)
+        except _CastError:
+            rows = table.to_pylist()
+            for r in rows:
+                r.setdefault("doc_type", doc_type)
+            return self.write_many(rows)
         self._commit({doc_type: table}, result)
         return result
 
@@ -224,12 +234,15 @@ class EventWriter:
         cols = []
         for f in schema:
             if f.name in table.column_names:
+                col = table.column(f.name)
                 try:
-                    col = table.column(f.name).cast(f.type)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                    raise InvalidEventError(
-                        f"column {f.name}: cannot be read as {f.type}: {exc}"
-                    ) from None
+                    if f.type == MONEY and not pa.types.is_decimal(col.type):
+                        # Floats go through their shortest repr, never their binary value.
+                        col = pa.array([to_money(v, f.name) for v in col.to_pylist()], MONEY)
+                    else:
+                        col = col.cast(f.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, InvalidEventError) as exc:
+                    raise _CastError(f"column {f.name}: not {f.type}: {exc}") from None
                 if f.name in fills:
                     col = pc.fill_null(col, fills[f.name])
             elif f.name in fills:
@@ -452,6 +465,10 @@ class EventWriter:
                     import sys
 
                     print(f"warning: background flush failed: {exc}", file=sys.stderr)
+
+
+class _CastError(Exception):
+    """A column of a write_arrow table has a value that does not fit its schema type."""
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:

@@ -1,4 +1,4 @@
-"""`replayer data status|compact|prune|export` and `replayer schema show|migrate` as a user runs them."""
+"""`replayer data …` and `replayer schema …` commands, run as a user runs them."""
 
 from __future__ import annotations
 

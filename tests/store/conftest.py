@@ -21,7 +21,7 @@ def make_event(i: int = 0, **over: Any) -> dict[str, Any]:
         "direction": "received",
         "session_id": "test-session",
         "seq": i,
-        "raw_json": '{"tickCount": %d, "price": 1.061531247396796}' % i,
+        "raw_json": f'{{"tickCount": {i}, "price": 1.061531247396796}}',
         "tick": i,
         "price": 1.061531247396796,
         "game_id": "20251215-3c3ebc6051054e71",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_readers_see_inputs_until_every_output_is_in_place(tmp_path: Path) -> No
     names = [f.name for f in partition_files(part)]
     out = "part-00000000000000000001-1-000-c.parquet"
     (part / JOURNAL_NAME).write_text(
-        '{"version": 1, "inputs": %s, "outputs": ["%s"]}' % (str(names).replace("'", '"'), out)
+        json.dumps({"version": 1, "inputs": names, "outputs": [out]})
     )
     assert [f.name for f in partition_files(part)] == names  # output not renamed yet
     (part / out).write_bytes(partition_files(part)[0].read_bytes())

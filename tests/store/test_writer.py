@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from store.errors import InvalidEventError, SchemaVersionError, WriterLockedError
 from store.files import committed_files
@@ -193,7 +195,8 @@ _money = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), plac
     cash=_money,
     tick=st.integers(min_value=0, max_value=2**31 - 1),
 )
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=40, deadline=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_events_round_trip_exactly_through_parquet(tmp_path: Path, payload: str, price: object,
                                                    cash: Decimal, tick: int) -> None:
     d = tmp_path / f"rt{abs(hash((payload, str(price), str(cash), tick)))}"
@@ -217,3 +220,26 @@ def test_every_doc_type_schema_has_the_full_envelope() -> None:
            "schema_version"}
     for schema in SCHEMAS.values():
         assert env <= set(schema.names)
+
+
+def test_write_arrow_stores_float_money_by_its_shortest_repr_not_its_binary_value(
+    writer: EventWriter, settings: Settings
+) -> None:
+    rows = [make_event(i) for i in range(3)]
+    table = pa.Table.from_pylist([{**r, "price": 0.1} for r in rows])
+    assert table.schema.field("price").type == pa.float64()
+    writer.write_arrow("game_tick", table)
+    writer.flush()
+    con = connect(DataPaths(settings.data_dir))
+    assert {p for (p,) in con.execute("SELECT price FROM game_tick").fetchall()} == {
+        Decimal("0.1")}
+
+
+def test_write_arrow_rejects_only_the_row_whose_value_does_not_fit(
+    writer: EventWriter, settings: Settings
+) -> None:
+    rows = [make_event(i, price=1.5) for i in range(4)]
+    rows[2]["price"] = float("inf")
+    res = writer.write_arrow("game_tick", pa.Table.from_pylist(rows))
+    assert res.written == {"game_tick": 3}
+    assert [r.index for r in res.rejected] == [2] and "price" in res.rejected[0].reason

@@ -20,7 +20,7 @@ def event(tag: str, i: int, with_id: bool) -> dict:
         "direction": "received",
         "session_id": tag,
         "seq": i,
-        "raw_json": '{"tick": %d, "tag": "%s"}' % (i, tag),
+        "raw_json": f'{{"tick": {i}, "tag": "{tag}"}}',
         "price": "1.25",
     }
     if with_id:
