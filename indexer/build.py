@@ -106,13 +106,17 @@ def _fp_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
                      if old.get(k) != new.get(k))
 
 
-def chunk_label(chunk: Chunk) -> str:
-    m = chunk.metadata
+def _label(meta: dict[str, Any], fallback: str) -> str:
     for key in ("heading", "label", "topic", "event_name"):
-        v = m.get(key)
+        v = meta.get(key)
         if v:
-            return str(v)
-    return chunk.chunk_id
+            return f"{v} (outline)" if meta.get("kind") == "outline" else str(v)
+    return fallback
+
+
+def chunk_label(chunk: Chunk) -> str:
+    """A human name for a chunk in reports (its heading, topic or event name)."""
+    return _label(chunk.metadata, chunk.chunk_id)
 
 
 def _label_from_json(raw: str | None, fallback: str) -> str:
@@ -122,10 +126,7 @@ def _label_from_json(raw: str | None, fallback: str) -> str:
         m = json.loads(raw or "{}")
     except ValueError:
         return fallback
-    for key in ("heading", "label", "topic", "event_name"):
-        if isinstance(m, dict) and m.get(key):
-            return str(m[key])
-    return fallback
+    return _label(m, fallback) if isinstance(m, dict) else fallback
 
 
 def versions_mtime_ns(paths: DataPaths, name: str) -> int | None:
@@ -285,6 +286,7 @@ class _Builder:
             if state.sources:
                 report.warnings.append(f"table {self.name} was missing; rebuilding it")
             state.sources = {}
+            changed, vanished = list(current), []
             schema = tb.arrow_schema(self.spec, self.embedder.dim, fp)
             tbl = db.create_table(self.name, schema=schema, exist_ok=True)
             trusted = True

@@ -170,7 +170,10 @@ class SentenceTransformerEmbedder:
                     raise EmbedderUnavailableError(
                         f"cannot load the embedding model from {key}: {exc}"
                     ) from exc
-                got = model.get_sentence_embedding_dimension()
+                # sentence-transformers 6 renamed the method; accept both spellings
+                dim_of = (getattr(model, "get_embedding_dimension", None)
+                          or model.get_sentence_embedding_dimension)
+                got = dim_of()
                 if got is not None and got != self.dim:
                     raise EmbedderUnavailableError(
                         f"model in {key} makes {got}-d vectors, its config says {self.dim}"

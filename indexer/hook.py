@@ -37,6 +37,11 @@ def _short(key: str, roots: Sequence[Path]) -> str:
     return key
 
 
+def _sections(labels: list[str]) -> list[str]:
+    # The outline chunk changes with any heading: naming it would only repeat the others.
+    return [lbl for lbl in labels if not lbl.endswith("(outline)")]
+
+
 def _quote_list(labels: list[str], limit: int = 3) -> str:
     names = [f'"{lbl.split(" > ")[-1]}"' for lbl in labels[:limit]]
     more = f" +{len(labels) - limit}" if len(labels) > limit else ""
@@ -48,7 +53,7 @@ def summarize(report: BuildReport, roots: Sequence[Path]) -> str:
     files = report.sources
     where = ", ".join(str(r) for r in roots)
     if report.noop or not report.changes:
-        return (f"CONTEXT.md index up to date: {files} files, {report.rows} sections "
+        return (f"CONTEXT.md index up to date: {files} files, {report.rows} chunks "
                 f"under {where}; {QUERY_HINT}.")
     lines = [f"CONTEXT.md files changed since the last index ({len(report.changes)}):"]
     for ch in report.changes[:MAX_LINES]:
@@ -57,21 +62,23 @@ def summarize(report: BuildReport, roots: Sequence[Path]) -> str:
             lines.append(f"- {name}: removed")
             continue
         if ch.status == "added":
-            lines.append(f"- {name}: new ({len(ch.added)} sections)")
+            lines.append(f"- {name}: new ({len(_sections(ch.added))} sections)")
             continue
         parts = []
-        if ch.changed:
-            parts.append("changed " + _quote_list(ch.changed))
-        if ch.added:
-            parts.append("added " + _quote_list(ch.added))
-        if ch.removed:
-            parts.append("removed " + _quote_list(ch.removed))
-        if not parts and ch.metadata_only:
-            parts.append("metadata only")
+        changed, added, removed = (_sections(ch.changed), _sections(ch.added),
+                                   _sections(ch.removed))
+        if changed:
+            parts.append("changed " + _quote_list(changed))
+        if added:
+            parts.append("added " + _quote_list(added))
+        if removed:
+            parts.append("removed " + _quote_list(removed))
+        if not parts:
+            parts.append("headings reordered" if ch.changed else "metadata only")
         lines.append(f"- {name}: " + "; ".join(parts))
     if len(report.changes) > MAX_LINES:
         lines.append(f"- ... and {len(report.changes) - MAX_LINES} more")
-    lines.append(f"{files} CONTEXT.md files ({report.rows} sections) indexed; {QUERY_HINT}.")
+    lines.append(f"{files} CONTEXT.md files ({report.rows} chunks) indexed; {QUERY_HINT}.")
     return "\n".join(lines)
 
 
