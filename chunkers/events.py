@@ -32,8 +32,9 @@ from store.catalog import (
 CHUNKER_VERSION = EVENTS_CHUNKER_VERSION
 CATALOG_SOURCE = "catalog"
 MAX_LISTED_FIELDS = 40  # top-level fields named in an overview card
-MAX_PAIRS = 16  # key/value pairs rendered from one payload
+MAX_PAIRS = 14  # key/value pairs rendered from one payload
 MAX_CHILDREN = 24  # children named in a container card
+MAX_FOLDED = 8  # an object with at most this many plain fields is described on one card
 # Trades are many (hundreds per round): per game and trade type, only the first one and the
 # largest by amount become chunks; the rest are counted in the game summary.
 TRADE_KEYS_PER_GAME = 2
@@ -51,6 +52,8 @@ KIND_SIDEBET = "sidebet"
 KIND_SYSTEM = "system_event"
 KIND_REQUEST = "client_request"
 
+_ID_FORMATS = frozenset({"player id (Privy DID)", "UUID", "game id (date-hex)", "prefixed id",
+                         "64-hex hash or seed", "hex string", "W3C traceparent"})
 _SPECIFIC_DOC_TYPES = ("server_state", "player_action", "system_event", "complete_game",
                        "game_tick", "ws_event")
 _NOISY_KEYS = ("time", "stamp", "until", "ends", "seconds", "updated")
@@ -72,7 +75,7 @@ def fmt(value: Any) -> str:
             return str(value)
         if value == int(value) and abs(value) < 1e15:
             return str(int(value))
-        return f"{value:.6g}"
+        return f"{value:.4g}"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
@@ -203,19 +206,31 @@ def _top_level(e: EventInfo) -> list[FieldInfo]:
     return [f for f in e.fields if parent_path(f.path) is None and not f.path.endswith("[]")]
 
 
+def _leaf(path: str) -> str:
+    return path.rsplit(".", 1)[-1].removesuffix("[]")
+
+
+def _approx(n: int) -> str:
+    """Counts in texts are rounded so a few new events do not change (and re-embed) a card."""
+    if n < 100:
+        return str(n)
+    digits = len(str(n)) - 2
+    return f"about {round(n, -digits):,}"
+
+
 def overview_text(e: EventInfo) -> str:
     parts = [head(e.event_name) + ": " + (event_meaning(e.event_name) or
                                           "an event of the rugs.fun protocol")]
     parts.append(_direction_phrase(e))
     parts.append(f"Access: {e.auth}")
-    when = f"seen {e.count} times"
+    when = f"seen {_approx(e.count)} times"
     if e.first_seen and e.last_seen:
-        first, last = (x[:16].replace("T", " ") for x in (e.first_seen, e.last_seen))
-        when += f" from {first} to {last}"
+        first, last = e.first_seen[:10], e.last_seen[:10]
+        when += f" on {first}" if first == last else f" from {first} to {last}"
     if e.median_interval_s:
-        rate = 1 / e.median_interval_s if e.median_interval_s else 0
-        when += (f", typically every {e.median_interval_s:g} s"
-                 + (f" (~{rate:.0f} per second)" if rate >= 1 else ""))
+        gap = float(f"{e.median_interval_s:.2g}")
+        when += f", typically every {gap:g} s" + (f" (~{1 / gap:.0f} per second)"
+                                                   if gap <= 1 else "")
     parts.append(f"Stored as {_join(sorted(e.doc_types))}; {when}")
     if e.phases:
         parts.append("Game phases when it occurs: " + _phases_phrase(e.phases))
@@ -226,6 +241,11 @@ def overview_text(e: EventInfo) -> str:
                   else f.path for f in top]
         parts.append(f"Fields ({len(e.fields)} paths, {len(top)} at the top): "
                      + _join(listed, MAX_LISTED_FIELDS))
+        nested = sorted({_leaf(f.path) for f in e.fields
+                         if parent_path(f.path) is not None and _leaf(f.path) not in
+                         ("<n>", "<id>")} - {f.path for f in top})
+        if nested:
+            parts.append("Nested fields: " + _join(nested, 2 * MAX_LISTED_FIELDS))
     rel = _relations_phrase(e)
     if rel:
         parts.append(rel)
@@ -247,6 +267,9 @@ def _type_phrase(f: FieldInfo, children: list[FieldInfo]) -> str:
                 for t in _merge_numeric(item_types))
         else:
             base = "a list (always empty in the data)"
+        if f.items and f.items[1] > 0:
+            lo, hi = f.items
+            base += f", {lo} items" if lo == hi else f", {lo} to {hi} items"
     elif names == ["object"]:
         keyed = [c for c in children if c.path in (f.path + ".<n>", f.path + ".<id>")]
         base = ("an object keyed by number" if keyed and keyed[0].path.endswith("<n>")
@@ -255,7 +278,7 @@ def _type_phrase(f: FieldInfo, children: list[FieldInfo]) -> str:
         base = " or ".join(_merge_numeric(names))
         base = ("a " if base[0] not in "aeiou" else "an ") + base
     if nulls and names != ["null"]:
-        base += f" (null in {nulls} of {f.count})"
+        base += f" (null in {_pct(nulls / max(f.count, 1))})"
     if names == ["null"]:
         base = "always null in the data"
     return base
@@ -271,28 +294,45 @@ def _presence_phrase(e: EventInfo, f: FieldInfo) -> str:
     pp = parent_path(f.path)
     if pp is None:
         if f.presence >= 0.9995:
-            return f"present in every {e.event_name} payload"
+            return "always present"
         return f"present in {_pct(f.presence)} of {e.event_name} payloads"
     within = f.within
-    parent_words = path_words(pp)
-    s = ""
-    if within is not None:
-        s = (f"in every {parent_words}" if within >= 0.9995
-             else f"in {_pct(within)} of {parent_words}")
-    return s + f" ({_pct(f.presence)} of {e.event_name} payloads)"
+    if within is None:
+        return ""
+    if within >= 0.9995:
+        return f"always present in its {path_words(pp)}"
+    return f"present in {_pct(within)} of {path_words(pp)}"
+
+
+def _phase_restriction(e: EventInfo, f: FieldInfo) -> str:
+    """The phases a field is limited to, when it is not seen in every phase of its event."""
+    if not f.phases or len(e.phases) < 2:
+        return ""
+    total = sum(f.phases.values()) or 1
+    mine = {p for p, n in f.phases.items() if n / total >= 0.01}
+    ev_total = sum(e.phases.values()) or 1
+    theirs = {p for p, n in e.phases.items() if n / ev_total >= 0.01}
+    if not mine or mine >= theirs:
+        return ""
+    return "only during " + _join(phase_words(p) for p in sorted(
+        mine, key=lambda p: -f.phases[p]))
 
 
 def _values_phrase(f: FieldInfo) -> str:
     fmt_name = f.format
-    if f.values is not None and len(f.values) > 1:
+    if f.values is not None and 1 < len(f.values) <= 6:
         s = "one of " + _join(fmt(v) for v in f.values)
-        if f.value_phases and len(f.value_phases) <= 6:
+        if f.value_phases and len(f.value_phases) <= 4:
             per = []
+            seen_sets = set()
             for v, ph in f.value_phases.items():
-                top = sorted(ph.items(), key=lambda kv: -kv[1])
+                n = sum(ph.values()) or 1
+                top = [p for p, c in sorted(ph.items(), key=lambda kv: -kv[1]) if c / n >= 0.05]
+                seen_sets.add(frozenset(top))
                 per.append(f"{json.loads(v) if v.startswith(chr(34)) else v} during "
-                           + _join(phase_words(p) for p, _ in top[:4]))
-            s += " (" + "; ".join(per) + ")"
+                           + _join(phase_words(p) for p in top[:3]))
+            if len(seen_sets) > 1:  # only when the value tells the phase apart
+                s += " (" + "; ".join(per) + ")"
         return s
     if f.values is not None and len(f.values) == 1:
         return f"always {fmt(f.values[0])} in the data"
@@ -300,7 +340,9 @@ def _values_phrase(f: FieldInfo) -> str:
         return ""
     if fmt_name == "epoch milliseconds":
         return f"epoch milliseconds, e.g. {fmt(f.examples[0])} ({_epoch_text(f.examples[0])})"
-    ex = "e.g. " + _join(fmt(v) for v in f.examples[:3])
+    if fmt_name in _ID_FORMATS:
+        return fmt_name  # an opaque id's digits say nothing and cost many word pieces
+    ex = "e.g. " + _join(fmt(v) for v in f.examples[:2])
     if fmt_name:
         ex = f"{fmt_name}, {ex}"
     if f.min is not None and f.max is not None and f.min != f.max:
@@ -308,10 +350,21 @@ def _values_phrase(f: FieldInfo) -> str:
     return ex
 
 
+def _example_item(f: FieldInfo, direct: list[FieldInfo]) -> str:
+    pairs = []
+    for c in direct:
+        if c.type_names[:1] in (["object"], ["array"]) or not c.examples:
+            continue
+        if c.format in ("player id (Privy DID)", "UUID", "64-hex hash or seed", "hex string"):
+            continue  # long ids say nothing about what the field is
+        pairs.append(f"{_leaf(c.path)} {fmt(c.examples[0])}")
+    return ("e.g. {" + _join(pairs, 6) + "}") if pairs else ""
+
+
 def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
     words = path_words(f.path)
     s = f"{head(e.event_name)} field {f.path}"
-    if words.replace(" ", "").lower() != f.path.lower():
+    if words != f.path:
         s += f" ({words})"
     meaning = field_meaning(e.event_name, f.path)
     if meaning:
@@ -319,14 +372,17 @@ def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
     parts = [s, _type_phrase(f, children)]
     direct = [c for c in children if parent_path(c.path) in (f.path, f.path + "[]")
               and not c.path.endswith("[]")]
-    keyed = [c for c in direct if c.path.rsplit(".", 1)[-1] in ("<n>", "<id>")]
+    keyed = [c for c in direct if _leaf(c.path) in ("<n>", "<id>")]
     if keyed:
         k = keyed[0]
         parts.append("its values: " + (_values_phrase(k) or _join(k.type_names)))
     elif direct:
-        names = [c.path.rsplit(".", 1)[-1] for c in direct]
+        names = [_leaf(c.path) for c in direct]
         label = "each item has" if f.type_names[:1] == ["array"] else "with"
         parts.append(f"{label} {_join(names, MAX_CHILDREN)}")
+        ex = _example_item(f, direct)
+        if ex:
+            parts.append(ex)
         grand = [c.path[len(f.path):].lstrip(".[]") for c in children
                  if c not in direct and not c.path.endswith("[]")
                  and parent_path(c.path) not in (f.path, f.path + "[]")]
@@ -337,14 +393,24 @@ def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
         if items and items[0].examples:
             parts.append("items " + _values_phrase(items[0]))
     parts.append(_presence_phrase(e, f))
-    if f.phases and e.phases and len(e.phases) > 1:
-        parts.append("during " + _join(phase_words(p) for p, _ in
-                                       sorted(f.phases.items(), key=lambda kv: -kv[1])))
+    parts.append(_phase_restriction(e, f))
     if not direct and f.type_names[:1] != ["array"]:
-        v = _values_phrase(f)
-        if v:
-            parts.append(v)
+        parts.append(_values_phrase(f))
+    pp = parent_path(f.path)
+    if pp is not None:
+        # A nested field is read in the context of what contains it.
+        container = pp.removesuffix("[]")
+        parts.append(_context_phrase(e, container))
     return _sentences(parts)
+
+
+def _context_phrase(e: EventInfo, container: str) -> str:
+    """Where a nested field lives, with what its container means when that is known."""
+    pm = field_meaning(e.event_name, container)
+    if pm:
+        return f"part of {container}, {pm}"
+    words = path_words(container)
+    return f"part of {container}" + (f" ({words})" if words != container else "")
 
 
 def _sentences(parts: Iterable[str]) -> str:
@@ -352,8 +418,12 @@ def _sentences(parts: Iterable[str]) -> str:
     out = []
     for p in parts:
         p = p.strip().rstrip(".")
-        if p:
-            out.append(p[0].upper() + p[1:])
+        if not p:
+            continue
+        first = p.split(" ", 1)[0]
+        # Field names keep their case ("total_ticks", "peakMultiplier"): only plain words
+        # are capitalized.
+        out.append(p[0].upper() + p[1:] if first.isalpha() and first.islower() else p)
     return ". ".join(out) + "."
 
 
@@ -392,27 +462,127 @@ def _card_meta(e: EventInfo, kind: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _skip_field_card(e: EventInfo, f: FieldInfo) -> bool:
-    leaf = f.path.rsplit(".", 1)[-1]
-    if f.path.endswith("[]"):
-        return True  # list items are described on the list's card
-    if leaf in ("<n>", "<id>"):
-        return True  # keyed values are described on their object's card
-    return False
+def _direct(fields: list[FieldInfo], path: str) -> list[FieldInfo]:
+    """The fields directly inside `path` (inside its items, for a list)."""
+    return [c for c in fields if parent_path(c.path) in (path, path + "[]")
+            and not c.path.endswith("[]")]
+
+
+def small_objects(e: EventInfo) -> set[str]:
+    """Objects (or lists of objects) whose few fields are all plain values.
+
+    Such a field is described on one card with all its fields (selectedCoin with its name,
+    ticker and address; provablyFair with its seeds), not on a card per field: separate
+    near-identical cards would crowd out everything else for any word they share.
+    """
+    out = set()
+    for f in e.fields:
+        kinds = set(f.type_names) - {"null"}
+        if kinds not in ({"object"}, {"array"}) or f.path.endswith("[]"):
+            continue
+        kids = _direct(e.fields, f.path)
+        if not kids or len(kids) > MAX_FOLDED:
+            continue
+        if any(_leaf(c.path) in ("<n>", "<id>") for c in kids):
+            continue
+        if all(set(c.type_names) <= {"string", "number", "integer", "boolean", "null"}
+               for c in kids):
+            out.add(f.path)
+    return out
+
+
+def _folded_child(e: EventInfo, c: FieldInfo) -> str:
+    leaf = _leaf(c.path)
+    s = leaf
+    w = path_words(leaf)
+    if w != leaf:
+        s += f" ({w})"
+    m = field_meaning(e.event_name, c.path)
+    if m:
+        s += f": {m}"
+    v = _values_phrase(c)
+    return f"{s}, {_type_phrase(c, [])}" + (f", {v}" if v else "")
+
+
+def folded_text(e: EventInfo, f: FieldInfo, kids: list[FieldInfo]) -> str:
+    words = path_words(f.path)
+    s = f"{head(e.event_name)} field {f.path}"
+    if words != f.path:
+        s += f" ({words})"
+    meaning = field_meaning(e.event_name, f.path)
+    if meaning:
+        s += f": {meaning}"
+    parts = [s, _type_phrase(f, _children(e, f.path))]
+    label = "each item has" if f.type_names[:1] == ["array"] else "its fields"
+    parts.append(f"{label}: " + "; ".join(_folded_child(e, c) for c in kids))
+    parts.append(_presence_phrase(e, f))
+    parts.append(_phase_restriction(e, f))
+    pp = parent_path(f.path)
+    if pp is not None:
+        container = pp.removesuffix("[]")
+        parts.append(_context_phrase(e, container))
+    return _sentences(parts)
+
+
+def same_shape(e: EventInfo) -> dict[str, str]:
+    """Containers whose fields repeat an earlier container's (a history entry holding the same
+    leaderboard as the live one): container path -> the path described in full."""
+    seen: dict[frozenset[str], str] = {}
+    out: dict[str, str] = {}
+    containers = [f for f in e.fields if set(f.type_names) - {"null"} in ({"object"}, {"array"})
+                  and not f.path.endswith("[]")]
+    for f in sorted(containers, key=lambda f: (f.path.count(".") + f.path.count("[]"), f.path)):
+        if any(f.path.startswith(d + ".") or f.path.startswith(d + "[]") for d in out):
+            continue  # inside a repeat already
+        names = frozenset(_leaf(c.path) for c in _direct(e.fields, f.path))
+        if len(names) < 3:
+            continue
+        if names in seen:
+            out[f.path] = seen[names]
+        else:
+            seen[names] = f.path
+    return out
+
+
+def repeat_text(e: EventInfo, f: FieldInfo, original: str) -> str:
+    words = path_words(f.path)
+    s = f"{head(e.event_name)} field {f.path}" + (f" ({words})" if words != f.path else "")
+    names = [_leaf(c.path) for c in _direct(e.fields, f.path)]
+    parts = [s, _type_phrase(f, _children(e, f.path)),
+             f"same fields as {original}: " + _join(names, MAX_CHILDREN),
+             _presence_phrase(e, f)]
+    pp = parent_path(f.path)
+    if pp is not None:
+        parts.append(_context_phrase(e, pp.removesuffix("[]")))
+    return _sentences(parts)
 
 
 def event_cards(e: EventInfo, source: str = CATALOG_SOURCE) -> list[Chunk]:
-    """The schema cards of one event: an overview, one per field path, one per shape."""
+    """The schema cards of one event: an overview, one per shape, one per field path
+    (the fields of a small object on its object's card)."""
     out = [Chunk(f"schema:{e.event_name}:overview", overview_text(e), source,
                  _card_meta(e, KIND_OVERVIEW))]
     for s in e.shapes:
         out.append(Chunk(f"schema:{e.event_name}:shape:{s.key}", shape_text(e, s.key), source,
                          _card_meta(e, KIND_SHAPE, shape=s.key)))
+    folded = small_objects(e)
+    repeats = same_shape(e)
     for f in e.fields:
-        if _skip_field_card(e, f):
+        leaf = _leaf(f.path)
+        if f.path.endswith("[]") or leaf in ("<n>", "<id>"):
+            continue  # list items and keyed values are described on their container's card
+        pp = parent_path(f.path)
+        if pp is not None and pp.removesuffix("[]") in folded:
             continue
-        out.append(Chunk(f"schema:{e.event_name}:field:{f.path}",
-                         field_text(e, f, _children(e, f.path)), source,
+        if any(f.path.startswith(r + ".") or f.path.startswith(r + "[]") for r in repeats):
+            continue  # described once, on the container it repeats
+        if f.path in repeats:
+            text = repeat_text(e, f, repeats[f.path])
+        elif f.path in folded:
+            text = folded_text(e, f, _direct(e.fields, f.path))
+        else:
+            text = field_text(e, f, _children(e, f.path))
+        out.append(Chunk(f"schema:{e.event_name}:field:{f.path}", text, source,
                          _card_meta(e, KIND_FIELD, field=f.path)))
     return out
 
@@ -463,25 +633,27 @@ def _sidebet_phrase(entries: list[Any]) -> str:
     won = [b for b in paid if isinstance(b.get("payout"), int | float) and b["payout"] > 0]
     staked = sum(b.get("betAmount", 0) or 0 for b in placed
                  if isinstance(b.get("betAmount"), int | float))
-    s = f"{len(placed)} side bets placed (globalSidebets) staking {fmt(float(staked))} SOL"
+    s = f"globalSidebets {len(placed)} placed ({fmt(float(staked))} SOL)"
     if paid:
-        s += f", {len(paid)} settled of which {len(won)} won"
+        s += f", {len(won)} of {len(paid)} paid out won"
     return s
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and value_format([value]) in _ID_FORMATS
 
 
 def _summary_pairs(rec: dict[str, Any], skip: set[str]) -> list[str]:
     pairs = []
     for k, v in rec.items():
-        if k in skip or k in ("type", "timestamp"):
+        if k in skip or k in ("type", "timestamp") or _is_id(v):
             continue
         if isinstance(v, list) and v and all(not isinstance(x, dict | list) for x in v):
-            if len(v) <= 4:
-                pairs.append(f"{k} {'–'.join(fmt(x) for x in v)}")
-            else:
-                pairs.append(f"{k} [{len(v)} values]")
+            pairs.append(f"{k} {'–'.join(fmt(x) for x in v)}" if len(v) <= 4
+                         else f"{k} [{len(v)} values]")
         elif isinstance(v, dict):
             inner = _join(f"{ik} {fmt(iv)}" for ik, iv in v.items()
-                          if not isinstance(iv, dict | list))
+                          if not isinstance(iv, dict | list) and not _is_id(iv))
             pairs.append(f"{k} ({inner})" if inner else k)
         elif isinstance(v, list):
             pairs.append(f"{k} [{len(v)} items]")
@@ -491,61 +663,54 @@ def _summary_pairs(rec: dict[str, Any], skip: set[str]) -> list[str]:
 
 
 def game_summary_text(g: GameFacts) -> str:
-    ev = g.summary_event or "game"
-    lead = (f"Game summary ({ev}) of game {g.game_id}" if ev != "game"
+    ev = g.summary_event
+    lead = (f"{head(ev)} summary of game {g.game_id}" if ev
             else f"Game summary of game {g.game_id}")
-    where = "by the legacy recorder" if g.sources == ["legacy"] else (
-        "from " + _join(g.sources) if g.sources else "")
-    parts = [f"{lead}, recorded {_when(g.first_ts)} {where}".rstrip()]
+    origin = ("legacy recording" if g.sources == ["legacy"]
+              else "live capture" if g.sources else "")
+    parts = [lead + (f", {origin}" if origin else "") + f", {_when(g.first_ts)}"]
+    facts: list[str] = []
     s = g.summary
+    covered: set[str] = set()
     if s:
-        skip = {"globalSidebets", "globalTrades", "prices", "id", "game_id", "gameId",
-                "provablyFair"}
-        pairs = _summary_pairs(s, skip)
-        if pairs:
-            parts.append(f"{ev} record: " + _join(pairs))
+        skip = {"globalSidebets", "globalTrades", "prices", "provablyFair", "gameVersion"}
+        facts.extend(_summary_pairs(s, skip))
+        covered = set(s)
         pf = s.get("provablyFair")
-        if isinstance(pf, dict) and pf.get("serverSeed"):
-            parts.append(f"revealed server seed {fmt(pf['serverSeed'])} (provablyFair.serverSeed)")
+        if isinstance(pf, dict) and isinstance(pf.get("serverSeed"), str):
+            facts.append(f"provablyFair.serverSeed {pf['serverSeed'][:12]}… revealed")
         if isinstance(s.get("prices"), list):
-            parts.append(f"{len(s['prices'])} tick-by-tick prices (prices[])")
+            facts.append(f"prices[] {len(s['prices'])} tick-by-tick prices")
         if isinstance(s.get("globalSidebets"), list) and s["globalSidebets"]:
-            parts.append(_sidebet_phrase(s["globalSidebets"]))
-        if isinstance(s.get("globalTrades"), list):
-            parts.append(f"{len(s['globalTrades'])} global trades (globalTrades)")
-        status = s.get("status")
-        if status and status != "complete":
-            reason = s.get("incomplete_reason") or s.get("discard_reason")
-            parts.append(f"the recording is {status}" + (f" because of {reason}" if reason
-                                                          else ""))
+            facts.append(_sidebet_phrase(s["globalSidebets"]))
+        if isinstance(s.get("globalTrades"), list) and s["globalTrades"]:
+            facts.append(f"globalTrades {len(s['globalTrades'])}")
+    has_peak = bool(covered & {"peak_price", "peakMultiplier", "peak_multiplier"})
     if g.ticks:
-        t = f"{g.ticks} ticks stored"
-        if g.min_tick is not None and g.max_tick is not None:
-            t += f" (ticks {g.min_tick} to {g.max_tick})"
-        if g.peak_price is not None:
-            t += f"; peak price {fmt(g.peak_price)}x"
-            if g.peak_tick is not None:
-                t += f" at tick {g.peak_tick}"
-        if g.final_price is not None:
-            t += f"; final price {fmt(g.final_price)}x"
-        parts.append(t)
+        if not covered & {"total_ticks", "tick_range"}:
+            rng = (f" ({g.min_tick}–{g.max_tick})" if g.min_tick is not None
+                   and g.max_tick is not None else "")
+            facts.append(f"{g.ticks} ticks{rng}")
+        if g.peak_price is not None and g.peak_tick is not None:
+            facts.append(f"peak {fmt(g.peak_price)}x at tick {g.peak_tick}" if not has_peak
+                         else f"peak at tick {g.peak_tick}")
+        if g.final_price is not None and not covered & {"final_price", "prices"}:
+            facts.append(f"final price {fmt(g.final_price)}x")
     if g.rug_tick is not None:
         r = f"rugged at tick {g.rug_tick}"
         if g.rug_price is not None:
-            r += f", price fell to {fmt(g.rug_price)}x"
-        parts.append(r)
+            r += f" (price {fmt(g.rug_price)}x)"
+        facts.append(r)
     if g.trade_count is not None:
-        parts.append(f"{g.trade_count} trades in the round (trade count)")
+        facts.append(f"{g.trade_count} trades")
     if g.trades_seen:
-        parts.append("trade events seen: " + _join(f"{k} {v}" for k, v in
-                                                  sorted(g.trades_seen.items())))
-    if g.phases:
-        parts.append("phases: " + _join(
-            f"{phase_words(p)} ticks {a}–{b}" if a != b else f"{phase_words(p)} tick {a}"
-            for p, a, b, _ in g.phases))
+        facts.append("trade events " + _join(f"{k} {v}" for k, v in
+                                            sorted(g.trades_seen.items())))
     for name, rec in g.records:
         pairs = _summary_pairs(rec, {"game_id", "gameId"})
-        parts.append(f"{title(name)} ({name})" + (": " + _join(pairs) if pairs else ""))
+        if pairs:
+            facts.append(f"{name} {_join(pairs)}")
+    parts.append(_join(facts))
     return _sentences(parts)
 
 
@@ -593,21 +758,24 @@ class EventRow:
 
 
 def render_pairs(payload: Any, limit: int = MAX_PAIRS) -> str:
-    """`key value` pairs of a payload's scalars; nested objects and lists summarized."""
+    """`key value` pairs of a payload's scalars; ids by name only, nested parts summarized."""
     if not isinstance(payload, dict):
         if isinstance(payload, list):
             return f"a list of {len(payload)} items"
         return fmt(payload)
     pairs = []
     for k, v in payload.items():
-        if isinstance(v, dict):
-            inner = [f"{ik} {fmt(iv)}" for ik, iv in v.items() if not isinstance(iv, dict | list)]
+        if _is_id(v):
+            pairs.append(k)  # the field's name matters, its opaque id does not
+        elif isinstance(v, dict):
+            inner = [f"{ik} {fmt(iv)}" for ik, iv in v.items()
+                     if not isinstance(iv, dict | list) and not _is_id(iv)]
             nested = [ik for ik, iv in v.items() if isinstance(iv, dict | list)]
-            pairs.append(f"{k} ({_join(inner + nested, 8)})" if inner or nested else f"{k} {{}}")
+            pairs.append(f"{k} ({_join(inner + nested, 6)})" if inner or nested else f"{k} {{}}")
         elif isinstance(v, list):
             if v and isinstance(v[0], dict):
-                first = _join(f"{ik} {fmt(iv)}" for ik, iv in v[0].items()
-                              if not isinstance(iv, dict | list))
+                first = _join((f"{ik} {fmt(iv)}" for ik, iv in v[0].items()
+                               if not isinstance(iv, dict | list) and not _is_id(iv)), 6)
                 pairs.append(f"{k} [{len(v)} items, first: {first}]")
             else:
                 pairs.append(f"{k} [{len(v)} items]")
@@ -617,7 +785,7 @@ def render_pairs(payload: Any, limit: int = MAX_PAIRS) -> str:
 
 
 def _trade_text(r: EventRow, p: dict[str, Any]) -> str:
-    who = p.get("username") or r.username or p.get("playerId") or "a player"
+    who = p.get("username") or r.username or "a player"
     lead = f"{head(r.event_name)}: {p.get('type', 'trade')} by {who}"
     if p.get("level") is not None:
         lead += f" (level {fmt(p['level'])})"
@@ -628,9 +796,14 @@ def _trade_text(r: EventRow, p: dict[str, Any]) -> str:
     return f"{lead}. {render_pairs(p)}."
 
 
-def _generic_text(r: EventRow, kind_words: str, payload_kind: str, p: Any) -> str:
+def _generic_text(r: EventRow, kind_words: str, payload_kind: str, p: Any,
+                  dated: bool = False) -> str:
     meaning = event_meaning(r.event_name)
     lead = head(r.event_name) + (f", {kind_words}" if kind_words else "")
+    day = _date(to_datetime(r.ts)) if dated else None
+    if day:
+        # Requests and lifecycle events repeat with the same payload: one chunk per day.
+        lead += f" on {day}"
     if meaning:
         lead += f": {meaning}"
     if payload_kind == "null":
@@ -697,6 +870,7 @@ def notable_chunks(rows: Iterable[EventRow]) -> Iterator[Chunk]:
             "date": _date(ts),
             "ts": _iso(ts),
             "direction": r.direction,
+            "player_id": r.player_id,
         })
 
     for r in rows:
@@ -710,22 +884,6 @@ def notable_chunks(rows: Iterable[EventRow]) -> Iterator[Chunk]:
             text = (f"{head(r.event_name)}, player state change: "
                     f"{event_meaning(r.event_name) or 'the player state'}. {render_pairs(p)}.")
             yield from emit(r, KIND_PLAYER, text, f"event:{r.event_id}")
-        elif "player_action" in r.doc_types:
-            yield from emit(r, KIND_ACTION, _generic_text(r, "player action", kind, p),
-                            f"event:{r.event_id}")
-        elif r.direction == "sent":
-            yield from emit(r, KIND_REQUEST, _generic_text(
-                r, "client request sent by the browser", kind, p), f"event:{r.event_id}")
-        elif "system_event" in r.doc_types:
-            if r.game_id:
-                continue  # a game's own records are part of its summary
-            yield from emit(r, KIND_SYSTEM, _generic_text(r, "system event", kind, p),
-                            f"event:{r.event_id}")
-        elif isinstance(p, dict) and p.get("rugged") is True:
-            gid = str(p.get("gameId") or r.game_id or "")
-            if gid and gid not in rugged_games:
-                rugged_games.add(gid)
-                yield from emit(r, KIND_RUG, _rug_text(r, p), f"rug:{gid}")
         elif isinstance(p, dict) and "trade" in r.event_name.lower() and "type" in p:
             gid = str(p.get("gameId") or r.game_id or "")
             key = (gid, str(p.get("type")))
@@ -736,6 +894,23 @@ def notable_chunks(rows: Iterable[EventRow]) -> Iterator[Chunk]:
                 size = _trade_size(p)
                 if key not in best_trade or size > best_trade[key][0]:
                     best_trade[key] = (size, r, p)
+        elif "player_action" in r.doc_types:
+            yield from emit(r, KIND_ACTION, _generic_text(r, "player action", kind, p),
+                            f"event:{r.event_id}")
+        elif r.direction == "sent":
+            yield from emit(r, KIND_REQUEST, _generic_text(
+                r, "client request sent by the browser", kind, p, dated=True),
+                f"event:{r.event_id}")
+        elif "system_event" in r.doc_types:
+            if r.game_id:
+                continue  # a game's own records are part of its summary
+            yield from emit(r, KIND_SYSTEM, _generic_text(r, "system event", kind, p,
+                                                          dated=True), f"event:{r.event_id}")
+        elif isinstance(p, dict) and p.get("rugged") is True:
+            gid = str(p.get("gameId") or r.game_id or "")
+            if gid and gid not in rugged_games:
+                rugged_games.add(gid)
+                yield from emit(r, KIND_RUG, _rug_text(r, p), f"event:{r.event_id}")
         elif "sidebet" in r.event_name.lower():
             yield from emit(r, KIND_SIDEBET, _generic_text(r, "side bet", kind, p),
                             f"event:{r.event_id}")

@@ -24,7 +24,7 @@ WORDS: dict[str, str] = {
     "id": "id",
     "ids": "ids",
     "req": "requirement",
-    "instarug": "instant rug",
+    "instarug": "instarug (instant rug)",
     "rugpool": "rug pool",
     "sidebet": "side bet",
     "sidebets": "side bets",
@@ -96,10 +96,16 @@ EVENT_MEANINGS: dict[str, str] = {
 # top-level field, and to a nested one only when the name is unambiguous (ANYWHERE): "amount"
 # inside a crate reward is not a trade amount, "active" inside an XP boost is not the round.
 FIELD_MEANINGS: dict[str, str] = {
-    "price": "the price multiplier (1 = start of the round; the rug sends it near 0)",
+    "price": (
+        "the round's current price, a multiplier of the starting price (1 at tick 0; "
+        "near 0 after the rug)"
+    ),
+    "prices": "the price at every tick of the game, in tick order",
+    "standard/newTrade:price": "the price multiplier at which the trade executed",
+    "standard/newTrade:type": "the kind of trade",
     "tickCount": "the tick number of the round (one tick is one game step)",
     "tick": "the tick number within the game",
-    "tickIndex": "the tick at which it happened",
+    "tickIndex": "the tick number at which it happened",
     "tradeCount": "number of trades made so far in the round",
     "trade_count": "number of trades made so far in the game",
     "active": "true while a round is running",
@@ -109,7 +115,10 @@ FIELD_MEANINGS: dict[str, str] = {
     "cooldownPaused": "true when the cooldown countdown is paused",
     "allowPreRoundBuys": "true when buying before the round starts (presale) is allowed",
     "connectedPlayers": "number of players connected to the game server",
-    "partialPrices": "the latest prices keyed by tick number, from startTick to endTick",
+    "partialPrices": (
+        "a sliding window with the prices of the last few ticks, keyed by tick number "
+        "(startTick to endTick)"
+    ),
     "gameHistory": "recently finished games (the last ~10), repeated on transition ticks",
     "peakMultiplier": "highest price multiplier the game reached",
     "peak_multiplier": "highest price multiplier the game reached",
@@ -131,7 +140,6 @@ FIELD_MEANINGS: dict[str, str] = {
     "hasActiveTrades": "true while the player has open trades in the round",
     "amount": "SOL amount of the trade",
     "qty": "quantity of units traded",
-    "type": "kind of record",
     "bonusPortion": "part of the amount paid from the bonus balance",
     "realPortion": "part of the amount paid with real SOL",
     "leverage": "leverage multiplier of the trade",
@@ -145,14 +153,18 @@ FIELD_MEANINGS: dict[str, str] = {
     "startedAtTick": "tick at which the side bet started",
     "sideBet": "the player's active side bet",
     "shortPosition": "the player's open short position",
-    "selectedCoin": "the token the player trades with (real SOL or a practice token)",
+    "selectedCoin": "the token the player has selected to bet with",
     "coinAddress": "address of the token used",
+    "availableShitcoins": "the tokens (shitcoins) players can trade with besides SOL",
+    "rugpool": (
+        "the rug pool: players hold entries bought with SOL, and after instant rugs "
+        "(instarugs) the pool is drawn among the entries"
+    ),
     "peak_price": "highest price multiplier of the recorded game",
     "final_price": "last price multiplier recorded",
     "total_ticks": "number of ticks recorded",
     "tick_range": "first and last tick recorded",
     "price_range": "lowest and highest price recorded",
-    "status": "state of the record",
     "incomplete_reason": "why the recording is incomplete",
     "discard_reason": "why the recording was discarded",
     "phase": "game phase label of the legacy recorder",
@@ -166,6 +178,7 @@ ANYWHERE = frozenset({
     "shortPosition", "selectedCoin", "coinAddress", "playerId", "username", "level", "gameId",
     "game_id", "tickIndex", "cumulativePnL", "cash", "bonusBalance", "leverage", "tickCount",
     "tradeCount", "connectedPlayers", "allowPreRoundBuys", "cooldownTimer", "partialPrices",
+    "prices", "rugpool", "availableShitcoins",
 })
 
 # Phase labels in plain words (live phases are derived from tick flags; legacy labels as is).

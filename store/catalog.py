@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -15,7 +16,10 @@ from typing import Any
 from store.errors import SchemaVersionError, StoreError
 from store.paths import DOC_TYPES, DataPaths
 
-CATALOG_VERSION = 1
+CATALOG_VERSION = 1  # the on-disk format of the cache; newer versions are refused
+# Bump when the builder computes something differently: part of the cache key, so a cache
+# made by older code is recomputed rather than trusted.
+BUILDER_REVISION = 2
 CACHE_NAME = "event_catalog.json"
 
 # Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
@@ -224,10 +228,11 @@ def _example(value: Any) -> Any:
     return value
 
 
-def _distinct_key(value: Any) -> str | None:
+def _distinct_key(value: Any) -> tuple[str, Any] | None:
+    # The type is part of the key: 1, 1.0 and true are different values of a field.
     if isinstance(value, dict | list):
         return None
-    return json.dumps(value, sort_keys=True)
+    return (type(value).__name__, value)
 
 
 def derive_phase(payload: Any) -> str | None:
@@ -277,6 +282,7 @@ def name_words(name: str) -> list[str]:
     return words
 
 
+@functools.lru_cache(maxsize=4096)
 def _topic(name: str) -> frozenset[str]:
     return frozenset(w for w in name_words(name) if w not in _REQUEST_NOISE)
 
@@ -300,6 +306,7 @@ class FieldInfo:
     max: float | None
     format: str | None  # e.g. "player id (Privy DID)", "epoch milliseconds"
     phases: dict[str, int]
+    items: tuple[int, int] | None = None  # fewest and most items of a list field
     value_phases: dict[str, dict[str, int]] = field(default_factory=dict)  # enum value -> phases
 
     @property
@@ -410,7 +417,8 @@ def event_to_dict(e: EventInfo) -> dict[str, Any]:
 def event_from_dict(d: dict[str, Any]) -> EventInfo:
     d = dict(d)
     d.pop("auth", None)
-    d["fields"] = [FieldInfo(**f) for f in d["fields"]]
+    d["fields"] = [FieldInfo(**{**f, "items": tuple(f["items"]) if f.get("items") else None})
+                   for f in d["fields"]]
     d["shapes"] = [Shape(**s) for s in d.get("shapes", [])]
     return EventInfo(**d)
 
@@ -420,20 +428,23 @@ def event_from_dict(d: dict[str, Any]) -> EventInfo:
 
 class _FieldAcc:
     __slots__ = (
-        "types", "present", "examples", "distinct", "overflow", "lo", "hi", "phases",
-        "value_phases",
+        "types", "present", "examples", "example_keys", "distinct", "overflow", "lo", "hi",
+        "phases", "value_phases", "len_lo", "len_hi",
     )
 
     def __init__(self) -> None:
         self.types: Counter[str] = Counter()
         self.present = 0
         self.examples: list[Any] = []
-        self.distinct: dict[str, Any] = {}
+        self.example_keys: set[tuple[str, Any]] = set()
+        self.distinct: dict[tuple[str, Any], Any] = {}
         self.overflow = False
         self.lo: float | None = None
         self.hi: float | None = None
         self.phases: Counter[str] = Counter()
-        self.value_phases: dict[str, Counter[str]] = {}
+        self.value_phases: dict[tuple[str, Any], Counter[str]] = {}
+        self.len_lo: int | None = None
+        self.len_hi: int | None = None
 
     def add(self, values: list[Any], phase: str | None) -> None:
         self.present += 1
@@ -446,6 +457,10 @@ class _FieldAcc:
                 self.hi = v if self.hi is None else max(self.hi, v)
             k = _distinct_key(v)
             if k is None:
+                if isinstance(v, list):
+                    n = len(v)
+                    self.len_lo = n if self.len_lo is None else min(self.len_lo, n)
+                    self.len_hi = n if self.len_hi is None else max(self.len_hi, n)
                 continue
             if not self.overflow and k not in self.distinct:
                 if len(self.distinct) >= MAX_DISTINCT:
@@ -456,9 +471,9 @@ class _FieldAcc:
             if phase and not self.overflow:
                 self.value_phases.setdefault(k, Counter())[phase] += 1
             # Empty and null values make poor examples; keep them only if nothing else comes.
-            if len(self.examples) < MAX_EXAMPLES and v not in (None, "") and not any(
-                _distinct_key(e) == k for e in self.examples
-            ):
+            if (len(self.examples) < MAX_EXAMPLES and v is not None and v != ""
+                    and k not in self.example_keys):
+                self.example_keys.add(k)
                 self.examples.append(_example(v))
 
     @property
@@ -508,6 +523,8 @@ class _FieldAcc:
             format=value_format(list(self.distinct.values()) or self.examples),
             phases=dict(self.phases),
             value_phases=vp,
+            items=(self.len_lo, self.len_hi) if self.len_lo is not None and self.len_hi is not None
+            else None,
         )
 
 
@@ -725,9 +742,10 @@ def build_catalog(rows: Iterable[CatalogRow | Sequence[Any]]) -> Catalog:
 
 # ----------------------------------------------------------------------------- the store
 
+# ts as epoch microseconds: converting TIMESTAMPTZ values through pytz costs more than the rest.
 _ROWS_SQL = (
-    "SELECT event_name, direction, doc_type, ts, raw_json, source FROM all_events "
-    "ORDER BY ts, session_id, seq, doc_type"
+    "SELECT event_name, direction, doc_type, epoch_us(ts) AS ts_us, raw_json, source "
+    "FROM all_events ORDER BY ts, session_id, seq, doc_type"
 )
 
 
@@ -737,13 +755,16 @@ def iter_store_rows(paths: DataPaths, batch_size: int = 4_096) -> Iterator[Catal
 
     con = connect(paths)
     try:
+        con.execute("SET enable_progress_bar=false")
         reader = con.sql(_ROWS_SQL).to_arrow_reader(batch_size)
         for batch in reader:
             cols = batch.to_pydict()
             for i in range(batch.num_rows):
+                us = cols["ts_us"][i]
                 yield CatalogRow(
                     cols["event_name"][i], cols["direction"][i], cols["doc_type"][i],
-                    cols["ts"][i], cols["raw_json"][i], cols["source"][i],
+                    datetime.fromtimestamp(us / 1e6, tz=UTC) if us is not None else None,
+                    cols["raw_json"][i], cols["source"][i],
                 )
     finally:
         con.close()
@@ -772,7 +793,7 @@ def catalog_from_store(
     paths: DataPaths, *, use_cache: bool = True, with_validation: bool = True
 ) -> Catalog:
     """The catalog of everything committed, cached under manifests/ until the data changes."""
-    fp = store_fingerprint(paths)
+    fp = f"{store_fingerprint(paths)}-r{BUILDER_REVISION}"
     cat: Catalog | None = None
     cp = cache_path(paths)
     if use_cache and cp.exists():

@@ -1,0 +1,340 @@
+"""Sources of the `events` table: the catalog's schema cards, game summaries and notable events.
+
+Three kinds of source, each with a cheap signature made of Parquet footer row counts (no
+row is read unless something changed):
+- `catalog`: schema cards of every event name, from `store.catalog` (its own cache) and the
+  validation manifest; the signature covers every partition and the manifest.
+- `games/date=D`: one summary per game whose first row in the store falls on day D (so
+  exactly one source claims a game), from its ticks, summary record, system records and
+  trades wherever they lie. The signature covers days D-1..D+1: records of a game that
+  arrive more than a day after its first row refresh its summary only on the next change
+  of those days (or a full build).
+- `notable/date=D`: trades, player state changes, rugs, side bets, system events and client
+  requests of day D. Plain ticks are never read as chunks (DuckDB answers tick questions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from chunkers.chunk import EVENTS_CHUNKER_VERSION, Chunk
+from chunkers.events import (
+    CATALOG_SOURCE,
+    EventRow,
+    GameFacts,
+    game_summary_chunk,
+    notable_chunks,
+    schema_cards,
+)
+from indexer.source import SourceScan
+from store.files import committed_files
+from store.paths import DOC_TYPES, DataPaths
+from store.schema import SCHEMAS
+from store.settings import Settings
+
+CHUNKER_VERSION = EVENTS_CHUNKER_VERSION
+GAME_DOC_TYPES = ("game_tick", "complete_game", "system_event", "player_action")
+NOTABLE_DOC_TYPES = ("ws_event", "system_event", "player_action", "server_state", "game_tick")
+
+# Footer row counts by (path, size, mtime): a long-lived process (the MCP server) re-scans
+# without re-reading footers of files it has seen.
+_FOOTERS: dict[tuple[str, int, int], int] = {}
+
+
+def _rows_in(f: Path) -> int:
+    try:
+        st = f.stat()
+    except FileNotFoundError:
+        return 0  # compacted away between listing and stat
+    key = (str(f), st.st_size, st.st_mtime_ns)
+    n = _FOOTERS.get(key)
+    if n is None:
+        n = _FOOTERS[key] = pq.read_metadata(f).num_rows
+    return n
+
+
+def partition_rows(paths: DataPaths) -> dict[tuple[str, str], int]:
+    """Committed rows per (doc_type, date), from Parquet footers only."""
+    out: dict[tuple[str, str], int] = {}
+    for t in DOC_TYPES:
+        for day, _d in paths.partitions(t):
+            files = committed_files(paths, t, day)
+            if files:
+                out[(t, day)] = sum(_rows_in(f) for f in files)
+    return out
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
+def _shift(day: str, n: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=n)).isoformat()
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class CatalogSource:
+    """Schema cards: one overview, one per field path and one per shape of each event."""
+
+    paths: DataPaths
+    signature: str
+    key: str = CATALOG_SOURCE
+
+    def chunks(self) -> list[Chunk]:
+        from store.catalog import catalog_from_store
+
+        return schema_cards(catalog_from_store(self.paths), source=self.key)
+
+
+@dataclass(frozen=True)
+class GamesSource:
+    """Summaries of the games first seen on one day."""
+
+    paths: DataPaths
+    day: str
+    signature: str
+
+    @property
+    def key(self) -> str:
+        return f"games/date={self.day}"
+
+    def chunks(self) -> list[Chunk]:
+        return [game_summary_chunk(g, self.key) for g in game_facts(self.paths, self.day)]
+
+
+@dataclass(frozen=True)
+class NotableSource:
+    """Notable events of one day."""
+
+    paths: DataPaths
+    day: str
+    signature: str
+
+    @property
+    def key(self) -> str:
+        return f"notable/date={self.day}"
+
+    def chunks(self) -> list[Chunk]:
+        return list(notable_chunks(notable_rows(self.paths, self.day, self.key)))
+
+
+def scan_sources(settings: Settings) -> SourceScan:
+    """Every source of the events table, from partition row counts (no rows read)."""
+    paths = DataPaths(settings.data_dir)
+    rows = partition_rows(paths)
+    vfile = paths.validation_manifest
+    validation = vfile.read_bytes() if vfile.exists() else b""
+    sources: list[Any] = []
+    if rows:
+        sources.append(CatalogSource(paths, _digest(sorted(rows.items()), validation)))
+    game_days = sorted({d for (t, d) in rows if t in ("game_tick", "complete_game")})
+    for day in game_days:
+        near = [(t, d, rows.get((t, d), 0)) for t in GAME_DOC_TYPES
+                for d in (_shift(day, -1), day, _shift(day, 1))]
+        sources.append(GamesSource(paths, day, _digest(near)))
+    notable_days = sorted({d for (t, d) in rows if t in NOTABLE_DOC_TYPES})
+    for day in notable_days:
+        mine = [(t, rows.get((t, day), 0)) for t in NOTABLE_DOC_TYPES]
+        sources.append(NotableSource(paths, day, _digest(mine)))
+    return SourceScan(sources=sources, scope=f"events store at {paths.events}")
+
+
+# ----------------------------------------------------------------------------- DuckDB
+
+
+def _connect(paths: DataPaths, days: Iterable[str], doc_types: Iterable[str]) -> Any:
+    """An in-memory DuckDB with one view per doc type over the given days' committed files."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar=false")
+    day_list = list(days)
+    for t in doc_types:
+        files = [str(f) for d in day_list for f in committed_files(paths, t, d)]
+        if files:
+            # The relation API takes the file list as a value, so no path is spliced into SQL.
+            con.read_parquet(files, union_by_name=True).create_view(t)
+        else:
+            con.register(t, pa.table({f.name: pa.array([], f.type) for f in SCHEMAS[t]}))
+    return con
+
+
+_CLAIMED = """
+    claimed AS (
+        SELECT game_id FROM (
+            SELECT game_id, ts FROM game_tick WHERE game_id IS NOT NULL
+            UNION ALL SELECT game_id, ts FROM complete_game WHERE game_id IS NOT NULL
+        ) GROUP BY game_id HAVING CAST(min(ts) AS DATE) = CAST($day AS DATE)
+    )
+"""
+
+# Live ticks carry no phase label: derive it from their flags like the catalog does.
+_PHASE = """
+    CASE WHEN phase IS NOT NULL THEN phase
+         WHEN rugged THEN 'RUGGED'
+         WHEN active THEN 'ACTIVE'
+         WHEN json_extract(raw_json, '$.allowPreRoundBuys')::VARCHAR = 'true' THEN 'PRESALE'
+         WHEN cooldown_timer > 0 THEN 'COOLDOWN'
+         ELSE 'PRE_START' END
+"""
+
+
+def game_facts(paths: DataPaths, day: str) -> list[GameFacts]:
+    """What the store knows about each game first seen on `day`, oldest first."""
+    import json
+
+    from store.views import connect
+
+    # Over every committed file: a game belongs to the day of its first row in the whole
+    # store (so exactly one source claims it), and its records may lie days later (a
+    # recorder that stopped and resumed).
+    con = connect(paths)
+    try:
+        con.execute("SET enable_progress_bar=false")
+        p = {"day": day}
+        ticks = con.execute(f"""
+            WITH {_CLAIMED}
+            SELECT game_id, min(ts) AS first_ts, max(ts) AS last_ts,
+                   list(DISTINCT source ORDER BY source) AS sources,
+                   count(DISTINCT tick) AS ticks, min(tick) AS min_tick, max(tick) AS max_tick,
+                   max(price) AS peak, arg_max(tick, price) AS peak_tick,
+                   arg_max(price, tick) FILTER (WHERE tick IS NOT NULL) AS final_price,
+                   min(tick) FILTER (WHERE rugged) AS rug_tick,
+                   arg_min(price, tick) FILTER (WHERE rugged) AS rug_price,
+                   max(trade_count) AS trade_count,
+                   mode(event_name) AS tick_event
+            FROM game_tick WHERE game_id IN (SELECT game_id FROM claimed)
+            GROUP BY game_id
+        """, p).fetchall()
+        phases = con.execute(f"""
+            WITH {_CLAIMED}
+            SELECT game_id, ph, min(tick), max(tick), count(*) FROM (
+                SELECT game_id, tick, ts, {_PHASE} AS ph FROM game_tick
+                WHERE game_id IN (SELECT game_id FROM claimed) AND tick IS NOT NULL
+            ) GROUP BY game_id, ph ORDER BY game_id, min(ts)
+        """, p).fetchall()
+        summaries = con.execute(f"""
+            WITH {_CLAIMED}
+            SELECT game_id, arg_max(event_name, ts), arg_max(raw_json, ts), min(ts)
+            FROM complete_game WHERE game_id IN (SELECT game_id FROM claimed)
+            GROUP BY game_id
+        """, p).fetchall()
+        records = con.execute(f"""
+            WITH {_CLAIMED}
+            SELECT game_id, event_name, raw_json FROM system_event
+            WHERE game_id IN (SELECT game_id FROM claimed)
+            ORDER BY game_id, ts, seq
+        """, p).fetchall()
+        trades = con.execute(f"""
+            WITH {_CLAIMED}
+            SELECT game_id, coalesce(action_type, event_name), count(*),
+                   CAST(sum(amount) AS DOUBLE)
+            FROM player_action WHERE game_id IN (SELECT game_id FROM claimed)
+            GROUP BY ALL
+        """, p).fetchall()
+    finally:
+        con.close()
+
+    games: dict[str, GameFacts] = {}
+
+    def get(gid: str) -> GameFacts:
+        g = games.get(gid)
+        if g is None:
+            g = games[gid] = GameFacts(game_id=gid)
+        return g
+
+    for (gid, first, last, sources, n, lo, hi, peak, peak_tick, final, rug_tick, rug_price,
+         trade_count, tick_event) in ticks:
+        g = get(gid)
+        g.first_ts, g.last_ts, g.sources = first, last, list(sources or [])
+        g.ticks, g.min_tick, g.max_tick = int(n or 0), lo, hi
+        g.peak_price, g.peak_tick, g.final_price = peak, peak_tick, final
+        g.rug_tick, g.rug_price, g.trade_count = rug_tick, rug_price, trade_count
+        g.summary_event = tick_event
+    for gid, ph, a, b, n in phases:
+        get(gid).phases.append((str(ph), int(a), int(b), int(n)))
+    summary_raw: dict[str, str] = {}
+    for gid, name, raw, ts in summaries:
+        g = get(gid)
+        g.summary_event = name
+        summary_raw[gid] = raw
+        try:
+            rec = json.loads(raw)
+        except (TypeError, ValueError):
+            rec = None
+        g.summary = rec if isinstance(rec, dict) else {}
+        if g.first_ts is None or (ts is not None and ts < g.first_ts):
+            g.first_ts = ts
+    for gid, name, raw in records:
+        if raw == summary_raw.get(gid):
+            continue  # the summary record itself (legacy game_end)
+        try:
+            rec = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        g = get(gid)
+        if isinstance(rec, dict) and not any(n == name for n, _ in g.records):
+            g.records.append((name, rec))  # repeated game_start records add nothing new
+    for gid, kind, n, volume in trades:
+        g = get(gid)
+        g.trades_seen[str(kind)] = int(n)
+        if volume is not None:
+            g.trade_volume = (g.trade_volume or 0.0) + float(volume)
+    return sorted(games.values(), key=lambda g: (g.first_ts or datetime.min.replace(tzinfo=UTC),
+                                                 g.game_id))
+
+
+# Rows the notable-event chunker can use; everything else of the day (plain ticks, chat,
+# high-rate updates) is left in the store. Must stay a superset of chunkers.events' rules.
+_NOTABLE_SQL = """
+    WITH u AS (
+        SELECT event_id, event_name, ts, seq, direction, source, doc_type, raw_json, game_id,
+               player_id, username FROM ws_event
+        WHERE direction = 'sent' OR lower(event_name) LIKE '%sidebet%'
+           OR event_id IN (SELECT event_id FROM game_tick WHERE rugged)
+        UNION ALL
+        SELECT event_id, event_name, ts, seq, direction, source, doc_type, raw_json, game_id,
+               player_id, username FROM system_event
+        UNION ALL
+        SELECT event_id, event_name, ts, seq, direction, source, doc_type, raw_json, game_id,
+               player_id, username FROM player_action
+        UNION ALL
+        SELECT event_id, event_name, ts, seq, direction, source, doc_type, raw_json, game_id,
+               player_id, username FROM server_state
+    )
+    SELECT event_id, any_value(event_name), min(ts), any_value(direction), any_value(source),
+           list(DISTINCT doc_type), any_value(raw_json), any_value(game_id),
+           any_value(player_id), any_value(username)
+    FROM u GROUP BY event_id ORDER BY min(ts), min(seq), event_id
+"""
+
+
+def notable_rows(paths: DataPaths, day: str, key: str) -> Iterator[EventRow]:
+    """The rows of one day that may be notable, one per event id, in time order."""
+    con = _connect(paths, (day,), NOTABLE_DOC_TYPES)
+    try:
+        for batch in con.sql(_NOTABLE_SQL).to_arrow_reader(4_096):
+            for (eid, name, ts, direction, source, doc_types, raw, gid, pid, user) in zip(
+                *batch.to_pydict().values(), strict=True
+            ):
+                yield EventRow(event_id=eid, event_name=name, ts=ts, direction=direction,
+                               source=source, doc_types=tuple(doc_types or ()), raw_json=raw,
+                               game_id=gid, player_id=pid, username=user, partition=key)
+    finally:
+        con.close()
