@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -208,7 +208,7 @@ def test_events_round_trip_exactly_through_parquet(tmp_path: Path, payload: str,
     con = connect(DataPaths(d))
     raw, p, t = con.execute("SELECT raw_json, price, tick FROM game_tick").fetchone()
     assert raw == payload
-    assert p == Decimal(str(price)).quantize(Decimal("1e-18"))
+    assert p == Decimal(str(price)).quantize(Decimal("1e-18"), context=Context(prec=38))
     assert t == tick
     (c,) = con.execute("SELECT cash FROM server_state").fetchone()
     assert c == cash
