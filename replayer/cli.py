@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "replayer.index_cmds",
     "replayer.serve_cmds",
     "replayer.eval_cmds",
+    "replayer.catalog_cmds",
 )
 
 for _name in _COMMAND_MODULES:

@@ -19,7 +19,7 @@ from store.paths import DOC_TYPES, DataPaths
 CATALOG_VERSION = 1  # the on-disk format of the cache; newer versions are refused
 # Bump when the builder computes something differently: part of the cache key, so a cache
 # made by older code is recomputed rather than trusted.
-BUILDER_REVISION = 2
+BUILDER_REVISION = 3
 CACHE_NAME = "event_catalog.json"
 
 # Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
@@ -607,8 +607,8 @@ class CatalogBuilder:
     def __init__(self) -> None:
         self.rows = 0
         self._acc: dict[tuple[str, str], _EventAcc] = {}
-        self._directions: dict[str, Counter[str]] = {}
-        self._sources: dict[str, Counter[str]] = {}
+        self._directions: dict[tuple[str, str], Counter[str]] = {}
+        self._sources: dict[tuple[str, str], Counter[str]] = {}
         self._first: dict[str, datetime] = {}
         self._last: dict[str, datetime] = {}
         self._phase: str | None = None
@@ -646,9 +646,10 @@ class CatalogBuilder:
         if acc is None:
             acc = self._acc[(name, r.doc_type)] = _EventAcc()
         acc.add(kind, payload, phase)
-        self._directions.setdefault(name, Counter())[r.direction] += 1
+        # Per doc type: the rows derived from one wire event must not count it twice.
+        self._directions.setdefault((name, r.doc_type), Counter())[r.direction] += 1
         if r.source:
-            self._sources.setdefault(name, Counter())[r.source] += 1
+            self._sources.setdefault((name, r.doc_type), Counter())[r.source] += 1
         if ts is not None:
             if name not in self._first or ts < self._first[name]:
                 self._first[name] = ts
@@ -710,10 +711,10 @@ class CatalogBuilder:
             events[name] = EventInfo(
                 event_name=name,
                 count=acc.count,
-                directions=dict(self._directions.get(name, {})),
+                directions=dict(self._directions.get((name, primary), {})),
                 doc_types={t: a.count for t, a in sorted(per_doc.items())},
                 primary_doc_type=primary,
-                sources=dict(self._sources.get(name, {})),
+                sources=dict(self._sources.get((name, primary), {})),
                 first_seen=first.isoformat() if first else None,
                 last_seen=last.isoformat() if last else None,
                 payload_kinds=dict(acc.kinds),
