@@ -78,12 +78,14 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def http_app(settings: Settings, *, host: str, token: str | None) -> tuple[ASGIApp, Any]:
+def http_app(
+    settings: Settings, *, host: str, token: str | None, warm: bool = True
+) -> tuple[ASGIApp, Any]:
     """The ASGI app (token-checked if a token is given) and the server state behind it."""
     from mcp_server.server import build_server
 
     check_bind(host, token)
-    server, state = build_server(settings)
+    server, state = build_server(settings, warm=warm)
     app: ASGIApp = server.streamable_http_app(streamable_http_path=PATH, host=host)
     if token:
         app = BearerAuth(app, token)
@@ -101,9 +103,7 @@ def run_http(
     """Serve streamable HTTP at http://host:port/mcp until interrupted."""
     import uvicorn
 
-    app, state = http_app(settings, host=host, token=token)
-    if warm:
-        state.start_warmup()
+    app, state = http_app(settings, host=host, token=token, warm=warm)
     shown = f"[{host}]" if ":" in host else host
     print(f"rugs-replayer MCP server on http://{shown}:{port}{PATH}"
           + (" (bearer token required)" if token else ""), file=sys.stderr, flush=True)

@@ -17,10 +17,16 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings) -> tuple[MCPServer, ServerState]:
-    """The server and its state; nothing heavy is loaded until a call or the warm-up needs it."""
+def build_server(settings: Settings, *, warm: bool = True) -> tuple[MCPServer, ServerState]:
+    """The server and its state; nothing heavy is loaded until a call or the warm-up needs it.
+
+    With `warm`, the embedding model and a SQL worker start loading in the background
+    right after the first request (the handshake) has been answered.
+    """
     state = ServerState(settings)
     server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, log_level="WARNING")
+    if warm:
+        server.middleware.append(state.warm_after_first_request)
     search_tools.register(server, state)
     data_tools.register(server, state)
     index_tools.register(server, state)
@@ -31,9 +37,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, ServerState]:
 
 def run_stdio(settings: Settings, *, warm: bool = True) -> None:
     """Serve on stdin/stdout until the client closes them (Claude Code's default transport)."""
-    server, state = build_server(settings)
-    if warm:
-        state.start_warmup()
+    server, state = build_server(settings, warm=warm)
     try:
         server.run("stdio")
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from store.paths import DataPaths
 from store.settings import Settings
@@ -33,6 +33,7 @@ class ServerState:
         self._catalog: tuple[str, Catalog] | None = None
         self.warm_error: str | None = None
         self.warm_done = threading.Event()
+        self._warm_started = False
 
     def searcher(self) -> Searcher:
         if self._searcher is None:
@@ -75,11 +76,28 @@ class ServerState:
 
     # -- warm-up ----------------------------------------------------------------------
 
-    def start_warmup(self) -> threading.Thread:
-        """Load the query model and start a SQL worker in the background."""
-        t = threading.Thread(target=self._warm, name="mcp-warmup", daemon=True)
+    def start_warmup(self, delay_s: float = 0.0) -> None:
+        """Load the query model and start a SQL worker in the background, once."""
+        with self._init_lock:
+            if self._warm_started:
+                return
+            self._warm_started = True
+        t = threading.Timer(delay_s, self._warm)
+        t.name = "mcp-warmup"
+        t.daemon = True
         t.start()
-        return t
+
+    async def warm_after_first_request(self, ctx: Any, call_next: Any) -> Any:
+        """Server middleware: start the warm-up once the first request is answered.
+
+        Importing torch holds the GIL in long stretches and a SQL worker takes a core
+        while it starts; doing either before the handshake is answered would slow
+        `initialize`. The short delay lets the response leave first.
+        """
+        result = await call_next(ctx)
+        if not self._warm_started:
+            self.start_warmup(delay_s=0.05)
+        return result
 
     def _warm(self) -> None:
         try:

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from store.errors import QueryError, UnsafeQueryError
+from store.files import committed_files
 from store.paths import DOC_TYPES, DataPaths
 from store.settings import Settings
 from store.views import create_views
@@ -234,20 +235,10 @@ def _table_functions(node: Any) -> Iterator[str]:
 # -- the sandboxed connection -------------------------------------------------------------
 
 
-@contextmanager
-def sandbox_connection(
-    paths: DataPaths, limits: SandboxLimits | None = None
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A fresh in-memory connection with the doc-type views, locked down.
-
-    File access is confined to the data root (and the private temp directory DuckDB
-    spills to, which it adds to the allowed set itself, hence a directory of our own),
-    external access is off, and the configuration is locked before the caller runs
-    anything, so no later statement can loosen it.
-    """
-    limits = limits or SandboxLimits()
-    root = DataPaths(paths.root.expanduser().resolve())
-    tmp = tempfile.mkdtemp(prefix="rugs-sql-")
+def _locked_connection(
+    root: DataPaths, limits: SandboxLimits, tmp: str
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection confined to `root`, its configuration locked, no views yet."""
     con = duckdb.connect(":memory:")
     try:
         # Literals below come from our own settings, never from the caller's SQL.
@@ -262,49 +253,72 @@ def sandbox_connection(
         con.execute("SET allow_community_extensions=false")
         con.execute(f"SET allowed_directories=[{_quote(str(root.root) + '/')}]")
         con.execute("SET enable_external_access=false")
-        create_views(con, root)
         con.execute("SET lock_configuration=true")
-        yield con
-    finally:
+    except BaseException:
         con.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return con
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# -- running one query --------------------------------------------------------------------
+class SandboxSession:
+    """One locked-down DuckDB connection with the doc-type views, reusable across queries.
 
-
-def run_query(
-    paths: DataPaths,
-    sql: str,
-    *,
-    params: Params = None,
-    limits: SandboxLimits | None = None,
-) -> QueryResult:
-    """Run one read-only statement in the sandbox and return bounded, JSON-safe rows.
-
-    Raises UnsafeQueryError for anything but one SELECT / EXPLAIN SELECT or for file
-    access outside the data root, QueryError for SQL that fails, runs past the timeout
-    or needs more memory than allowed. Retries once on fresh views when a file vanished
-    under it (a compaction replaced it between listing and reading).
+    File access is confined to the data root (and the private temp directory DuckDB
+    spills to, which it adds to the allowed set itself, hence a directory of our own),
+    external access is off, and the configuration is locked before any caller SQL runs,
+    so no statement can loosen it. Only checked read statements ever run on it, so a
+    query leaves nothing behind for the next one. Before each query the committed file
+    list is compared with the one the views were made from (a directory listing, a few
+    ms); the views are rebuilt when it changed, so new data is seen at once.
     """
-    limits = limits or SandboxLimits()
-    try:
-        return _run_once(paths, sql, params, limits)
-    except _VanishedFile:
-        return _run_once(paths, sql, params, limits)
 
+    def __init__(self, paths: DataPaths, limits: SandboxLimits | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+        self.root = DataPaths(paths.root.expanduser().resolve())
+        self._tmp = tempfile.mkdtemp(prefix="rugs-sql-")
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._files: tuple[tuple[str, ...], ...] | None = None
 
-class _VanishedFile(Exception):
-    pass
+    def connection(self, *, refresh: bool = False) -> duckdb.DuckDBPyConnection:
+        """The connection, with views over the files committed right now."""
+        if self._con is None:
+            self._con = _locked_connection(self.root, self.limits, self._tmp)
+            self._files = None
+        files = tuple(tuple(str(f) for f in committed_files(self.root, t)) for t in DOC_TYPES)
+        if refresh or files != self._files:
+            create_views(self._con, self.root)
+            self._files = files
+        return self._con
 
+    def run(self, sql: str, params: Params = None) -> QueryResult:
+        """Run one read-only statement and return bounded, JSON-safe rows.
 
-def _run_once(paths: DataPaths, sql: str, params: Params, limits: SandboxLimits) -> QueryResult:
-    started = time.perf_counter()
-    with sandbox_connection(paths, limits) as con:
+        Raises UnsafeQueryError for anything but one SELECT / EXPLAIN SELECT or for file
+        access outside the data root, QueryError for SQL that fails, runs past the
+        timeout or needs more memory than allowed. Retries once on fresh views when a
+        file vanished under it (a compaction replaced it between listing and reading).
+        """
+        try:
+            return self._run_once(sql, params, refresh=False)
+        except _VanishedFile:
+            return self._run_once(sql, params, refresh=True)
+
+    def _run_once(self, sql: str, params: Params, *, refresh: bool) -> QueryResult:
+        started = time.perf_counter()
+        limits = self.limits
+        try:
+            con = self.connection(refresh=refresh)
+        except duckdb.Error as exc:
+            self.reset()
+            if isinstance(exc, duckdb.IOException) and not refresh:
+                raise _VanishedFile() from exc
+            raise QueryError(
+                f"cannot open the store at {self.root.root}: {_one_line(exc)}"
+            ) from exc
         kind = check_statement(con, sql)
         timer = threading.Timer(limits.timeout_s, con.interrupt)
         timer.daemon = True
@@ -319,15 +333,60 @@ def _run_once(paths: DataPaths, sql: str, params: Params, limits: SandboxLimits)
         except duckdb.Error as exc:
             if isinstance(exc, duckdb.IOException) and "No such file" in str(exc):
                 raise _VanishedFile() from exc
-            raise _translate(exc, limits, paths) from exc
+            raise _translate(exc, limits, self.root) from exc
         finally:
             timer.cancel()
-    # Column by column: duplicate column names (SELECT 1 a, 2 a) must not collapse.
-    data = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    result = _shape([list(r) for r in zip(*data, strict=True)], columns, limits)
-    result.statement_type = kind
-    result.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-    return result
+        # Column by column: duplicate column names (SELECT 1 a, 2 a) must not collapse.
+        data = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        result = _shape([list(r) for r in zip(*data, strict=True)], columns, limits)
+        result.statement_type = kind
+        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        return result
+
+    def reset(self) -> None:
+        """Drop the connection; the next query opens a fresh one."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+            self._files = None
+
+    def close(self) -> None:
+        self.reset()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> SandboxSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _VanishedFile(Exception):
+    pass
+
+
+@contextmanager
+def sandbox_connection(
+    paths: DataPaths, limits: SandboxLimits | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh locked-down connection with the doc-type views (for callers that check SQL)."""
+    with SandboxSession(paths, limits) as session:
+        yield session.connection()
+
+
+# -- running one query --------------------------------------------------------------------
+
+
+def run_query(
+    paths: DataPaths,
+    sql: str,
+    *,
+    params: Params = None,
+    limits: SandboxLimits | None = None,
+) -> QueryResult:
+    """One statement on a fresh `SandboxSession` (see `SandboxSession.run`)."""
+    with SandboxSession(paths, limits) as session:
+        return session.run(sql, params)
 
 
 def _bounded(rel: duckdb.DuckDBPyRelation, limits: SandboxLimits) -> duckdb.DuckDBPyRelation:

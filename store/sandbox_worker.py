@@ -23,7 +23,7 @@ from typing import Any
 
 from store.errors import QueryError, StoreError, UnsafeQueryError
 from store.paths import DataPaths
-from store.sandbox import Params, QueryResult, SandboxLimits, parse_size, run_query
+from store.sandbox import Params, QueryResult, SandboxLimits, SandboxSession, parse_size
 
 # Extra address space a worker may map beyond DuckDB's memory limit: the interpreter,
 # pyarrow and DuckDB reserve ~1.1 GB of virtual memory before any query runs.
@@ -232,26 +232,35 @@ def _limit_address_space(limits: SandboxLimits) -> None:
 
 def _serve(recv_conn: Connection, send_conn: Connection) -> None:
     setup = recv_conn.recv()
-    paths = DataPaths(Path(setup["root"]))
     limits = SandboxLimits(**setup["limits"])
     _limit_address_space(limits)
+    # One session for the worker's life: the connection and its views are reused while
+    # the committed files stay the same (saves opening DuckDB and binding the views).
+    session = SandboxSession(DataPaths(Path(setup["root"])), limits)
     while True:
         try:
             sql, params = recv_conn.recv()
         except EOFError:
+            session.close()
             return
         reply: tuple[Any, ...]
         try:
-            result = run_query(paths, sql, params=params, limits=limits)
+            result = session.run(sql, params)
             reply = ("ok", asdict(result))
         except StoreError as exc:
             reply = ("err", type(exc).__name__, str(exc))
         except MemoryError:
+            session.reset()
             reply = ("err", "QueryError", "the query ran out of memory in the sandbox: "
                      "aggregate, filter or select fewer or smaller values")
         except Exception as exc:  # report, keep serving: one odd query must not end the worker
+            session.reset()
             reply = ("err", "QueryError", f"{type(exc).__name__}: {exc}")
-        send_conn.send(reply)
+        try:
+            send_conn.send(reply)
+        except OSError:
+            session.close()
+            return  # the parent is gone (it exited or killed us): nothing left to answer
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ MODEL = "hash:64"  # deterministic, no torch: these tests drive the server, not 
 class McpRoot:
     data: Path
     contexts: Path
+    model: str = MODEL
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -31,7 +32,7 @@ class McpRoot:
         }
         env.update(
             RUGS_DATA_DIR=str(self.data),
-            RUGS_MODEL_ID=MODEL,
+            RUGS_MODEL_ID=self.model,
             RUGS_CONTEXT_ROOTS=str(self.contexts),
             PYTHONPATH=str(REPO),
             PYTHONUNBUFFERED="1",
@@ -54,7 +55,7 @@ def _write_contexts(root: Path) -> None:
     )
 
 
-def build_root(base: Path) -> McpRoot:
+def build_root(base: Path, model: str = MODEL, embedder: Any = None) -> McpRoot:
     """Ingest the capture and legacy fixtures, add a note, build all three indexes."""
     from indexer.build import build
     from indexer.notes import add_note
@@ -65,7 +66,7 @@ def build_root(base: Path) -> McpRoot:
 
     data, contexts = base / "data", base / "contexts"
     _write_contexts(contexts)
-    settings = Settings.load(data_dir=data, model_id=MODEL, context_roots=str(contexts))
+    settings = Settings.load(data_dir=data, model_id=model, context_roots=str(contexts))
     with EventWriter.open(settings) as w:
         for name in ("raw_excerpt.jsonl", "cdp_excerpt.jsonl", "history_tick.jsonl",
                      "key_samples_excerpt.json"):
@@ -80,9 +81,9 @@ def build_root(base: Path) -> McpRoot:
     add_note(settings, "playerUpdate cash", "cash in playerUpdate is the balance after the "
              "trade settles; seen in the CDP capture", ["playerupdate", "cash"], "test",
              index=False)
-    for report in build(settings):
+    for report in build(settings, embedder=embedder):
         assert not report.warnings or report.table == "events", report.warnings
-    return McpRoot(data=data, contexts=contexts)
+    return McpRoot(data=data, contexts=contexts, model=model)
 
 
 @pytest.fixture(scope="session")

@@ -249,3 +249,21 @@ async def test_initialize_answers_before_the_model_would_have_loaded(mcp_root: M
             "sql": "SELECT count(*) FROM ws_event"})
         assert not res.is_error
     assert elapsed < 4.0, elapsed
+
+
+@pytest.mark.slow
+async def test_real_model_end_to_end_finds_the_player_balance_event(
+    tmp_path: Any, real_embedder: Any
+) -> None:
+    from tests.mcp_server.conftest import build_root
+
+    root = build_root(tmp_path, model="all-MiniLM-L6-v2", embedder=real_embedder)
+    async with stdio_client(root) as c:
+        res = await call(c, "search_events", {
+            "query": "how much money does the logged-in player have", "k": 5})
+        names = [h["metadata"].get("event_name") for h in res["results"]]
+        assert "playerUpdate" in names, names
+        assert all(h["vector_score"] is not None for h in res["results"][:3])
+        st = await call(c, "index_status")
+        assert st["model_loaded"]
+        assert {t["fingerprint"]["model_id"] for t in st["tables"]} == {"all-MiniLM-L6-v2"}

@@ -12,7 +12,13 @@ import pytest
 
 from store.errors import QueryError, UnsafeQueryError
 from store.paths import DataPaths
-from store.sandbox import SandboxLimits, check_statement, run_query, sandbox_connection
+from store.sandbox import (
+    SandboxLimits,
+    SandboxSession,
+    check_statement,
+    run_query,
+    sandbox_connection,
+)
 from store.sandbox_worker import SqlSandbox
 from store.settings import Settings
 from store.writer import EventWriter
@@ -396,6 +402,28 @@ def test_new_data_is_seen_while_the_writer_still_holds_the_root(tmp_path: Path) 
         w.write_many([make_event(i) for i in range(5, 8)])
         w.flush()
         assert run_query(p, "SELECT count(*) FROM game_tick").rows == [[8]]
+
+
+def test_a_reused_session_sees_new_files_compaction_and_survives_an_interrupt(
+    tmp_path: Path,
+) -> None:
+    from store.compaction import compact
+
+    settings = Settings.load(data_dir=tmp_path / "d")
+    p = DataPaths(settings.data_dir)
+    count = "SELECT count(*), count(DISTINCT event_id) FROM game_tick"
+    with EventWriter.open(settings) as w, SandboxSession(p, SandboxLimits(timeout_s=0.3)) as s:
+        w.write_many([make_event(i) for i in range(5)])
+        w.flush()
+        assert s.run(count).rows == [[5, 5]]
+        w.write_many([make_event(i) for i in range(5, 9)])
+        w.flush()
+        assert s.run(count).rows == [[9, 9]]  # a second file: views rebuilt
+        with pytest.raises(QueryError, match="longer than"):
+            s.run("SELECT count(*) FROM range(1000000000000)")
+        assert s.run(count).rows == [[9, 9]]  # the same connection, after the interrupt
+        compact(p, grace=0)
+        assert s.run(count).rows == [[9, 9]]  # inputs replaced by one compacted file
 
 
 # -- the worker-process sandbox ---------------------------------------------------------
