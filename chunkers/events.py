@@ -170,7 +170,7 @@ def _phases_phrase(phases: dict[str, int], total: int | None = None) -> str:
     if not phases:
         return ""
     n = total or sum(phases.values()) or 1
-    items = sorted(phases.items(), key=lambda kv: -kv[1])
+    items = sorted(phases.items(), key=lambda kv: (-kv[1], kv[0]))
     return _join(f"{phase_words(p)} ({p}, {_pct(c / n)})" for p, c in items)
 
 
@@ -178,12 +178,12 @@ def _relations_phrase(e: EventInfo) -> str:
     parts = []
     if e.replies_to:
         parts.append("Arrives as the reply to the client request " + _join(
-            f"{n}" for n in sorted(e.replies_to, key=lambda n: -e.replies_to[n])))
+            sorted(e.replies_to, key=lambda n: (-e.replies_to[n], n))))
     if e.answered_by:
         parts.append("The server answers it with " + _join(
-            sorted(e.answered_by, key=lambda n: -e.answered_by[n])))
+            sorted(e.answered_by, key=lambda n: (-e.answered_by[n], n))))
     if e.same_trace_as:
-        peers = sorted(e.same_trace_as, key=lambda n: -e.same_trace_as[n])
+        peers = sorted(e.same_trace_as, key=lambda n: (-e.same_trace_as[n], n))
         parts.append("Shares a trace with " + _join(peers, 4)
                      + " (the server sent it while handling that)")
     return ". ".join(parts)
@@ -315,7 +315,7 @@ def _phase_restriction(e: EventInfo, f: FieldInfo) -> str:
     if not mine or mine >= theirs:
         return ""
     return "only during " + _join(phase_words(p) for p in sorted(
-        mine, key=lambda p: -f.phases[p]))
+        mine, key=lambda p: (-f.phases[p], p)))
 
 
 def _values_phrase(f: FieldInfo) -> str:
@@ -325,9 +325,10 @@ def _values_phrase(f: FieldInfo) -> str:
         if f.value_phases and len(f.value_phases) <= 4:
             per = []
             seen_sets = set()
-            for v, ph in f.value_phases.items():
+            for v, ph in sorted(f.value_phases.items()):
                 n = sum(ph.values()) or 1
-                top = [p for p, c in sorted(ph.items(), key=lambda kv: -kv[1]) if c / n >= 0.05]
+                top = [p for p, c in sorted(ph.items(), key=lambda kv: (-kv[1], kv[0]))
+                       if c / n >= 0.05]
                 seen_sets.add(frozenset(top))
                 per.append(f"{json.loads(v) if v.startswith(chr(34)) else v} during "
                            + _join(phase_words(p) for p in top[:3]))
@@ -439,7 +440,8 @@ def shape_text(e: EventInfo, shape_key: str) -> str:
     if missing:
         parts.append("it lacks " + _join(missing) + " that other " + disc + "s have")
     if shape.example:
-        parts.append("example: " + _join(f"{k} {fmt(v)}" for k, v in shape.example.items()))
+        parts.append("example: " + _join(f"{k} {fmt(v)}" for k, v in sorted(shape.example.items())
+                                         if not _is_id(v)))
     return _sentences(parts)
 
 

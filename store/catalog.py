@@ -6,11 +6,13 @@ import functools
 import hashlib
 import json
 import math
+import os
 import re
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from store.errors import SchemaVersionError, StoreError
@@ -311,7 +313,7 @@ class FieldInfo:
 
     @property
     def type_names(self) -> list[str]:
-        return [t for t, _ in sorted(self.types.items(), key=lambda kv: -kv[1])]
+        return [t for t, _ in sorted(self.types.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     @property
     def leaf(self) -> str:
@@ -786,7 +788,7 @@ def store_fingerprint(paths: DataPaths) -> str:
     return h.hexdigest()[:32]
 
 
-def cache_path(paths: DataPaths) -> Any:
+def cache_path(paths: DataPaths) -> Path:
     return paths.manifests / CACHE_NAME
 
 
@@ -810,10 +812,8 @@ def catalog_from_store(
         cat = build_catalog(iter_store_rows(paths))
         cat.fingerprint = fp
         if use_cache:
-            from store.schema import write_json_atomic
-
             try:
-                write_json_atomic(cp, cat.to_dict())
+                _write_cache(cp, cat.to_dict())
             except OSError:
                 pass  # a read-only data root still answers, just without a cache
     if with_validation:
@@ -821,6 +821,17 @@ def catalog_from_store(
 
         attach_validation(cat, load_validation(paths))
     return cat
+
+
+def _write_cache(path: Path, doc: dict[str, Any]) -> None:
+    """Atomic write that keeps key order (field and example order is part of the catalog)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(doc, f, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def attach_validation(cat: Catalog, records: dict[str, Any]) -> Catalog:

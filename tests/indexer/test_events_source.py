@@ -1,0 +1,124 @@
+"""The events table's sources over a real store: signatures, claims, incremental builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexer.build import build_incremental
+from indexer.events_source import game_facts, partition_rows, scan_sources
+from indexer.search import Searcher
+from store.paths import DataPaths
+from store.settings import Settings
+from store.validation import set_validation
+from store.writer import EventWriter
+from tests.event_store import fill_store
+
+
+def hashed(settings: Settings) -> Settings:
+    return settings.with_(model_id="hash:64")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Settings:
+    return hashed(fill_store(tmp_path / "data"))
+
+
+def all_chunks(settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for src in scan_sources(settings).sources:
+        for c in src.chunks():
+            assert c.chunk_id not in out, f"{c.chunk_id} produced twice"
+            assert c.source == src.key
+            out[c.chunk_id] = c
+    return out
+
+
+def test_sources_are_the_catalog_and_one_games_and_notable_source_per_day(
+        store: Settings) -> None:
+    keys = [s.key for s in scan_sources(store).sources]
+    assert keys[0] == "catalog"
+    assert "games/date=2025-11-08" in keys and "games/date=2025-12-14" in keys
+    assert "notable/date=2025-12-15" in keys
+    again = {s.key: s.signature for s in scan_sources(store).sources}
+    assert again == {s.key: s.signature for s in scan_sources(store).sources}
+
+
+def test_every_kind_of_chunk_comes_out_with_its_metadata(store: Settings) -> None:
+    chunks = all_chunks(store)
+    kinds = {c.metadata["kind"] for c in chunks.values()}
+    assert {"schema_card", "schema_field", "game_summary", "trade", "rug", "player_state",
+            "client_request", "system_event"} <= kinds
+    legacy = chunks["game:20251108-3806a73c6c404176"]
+    assert legacy.metadata["event_name"] == "game_end" and "incomplete_reason disconnect" \
+        in legacy.text
+    for c in chunks.values():
+        assert {"doc_type", "event_name", "game_id", "date", "ts"} <= set(c.metadata)
+    # no plain tick is ever a chunk
+    assert not any(c.metadata["kind"] == "tick" for c in chunks.values())
+
+
+def test_adding_a_day_changes_only_the_sources_that_read_it(store: Settings) -> None:
+    before = {s.key: s.signature for s in scan_sources(store).sources}
+    set_validation(DataPaths(store.data_dir), "playerUpdate", "verified", by="t")
+    after = {s.key: s.signature for s in scan_sources(store).sources}
+    assert [k for k in after if after[k] != before.get(k)] == ["catalog"]
+
+
+def _event(day: str, seq: int, **over: Any) -> dict[str, Any]:
+    ev = {"doc_type": "game_tick", "event_name": "tick", "ts": f"{day}T10:00:{seq:02d}",
+          "source": "legacy", "direction": "received", "session_id": "t", "seq": seq,
+          "game_id": "20251101-00000000000000aa"}
+    ev.update(over)
+    ev.setdefault("raw_json", json.dumps({"type": ev["event_name"], "seq": seq}))
+    return ev
+
+
+def test_a_game_is_claimed_by_the_day_of_its_first_row_even_if_its_end_is_days_later(
+        tmp_path: Path) -> None:
+    settings = Settings.load(data_dir=tmp_path / "data", model_id="hash:64")
+    end = {"type": "game_end", "game_id": "20251101-00000000000000aa", "total_ticks": 2,
+           "peak_price": 1.5, "status": "complete"}
+    with EventWriter.open(settings) as w:
+        w.write_many([_event("2025-11-01", i, tick=i, price=1 + i / 2, phase="ACTIVE_GAMEPLAY")
+                      for i in range(2)])
+        raw = json.dumps(end)
+        w.write_many([_event("2025-11-04", 5, doc_type="system_event", event_name="game_end",
+                             raw_json=raw),
+                      _event("2025-11-04", 5, doc_type="complete_game", event_name="game_end",
+                             raw_json=raw, event_id="game:20251101-00000000000000aa")])
+    paths = DataPaths(settings.data_dir)
+    assert [g.game_id for g in game_facts(paths, "2025-11-01")] == ["20251101-00000000000000aa"]
+    assert game_facts(paths, "2025-11-04") == []
+    chunks = all_chunks(settings)
+    text = chunks["game:20251101-00000000000000aa"].text
+    assert "peak_price 1.5" in text and "status complete" in text
+    assert ("game_tick", "2025-11-01") in partition_rows(paths)
+
+
+def test_incremental_build_embeds_only_what_changed(store: Settings) -> None:
+    first = build_incremental(store, "events")
+    assert first.embedded > 0 and first.rows == first.chunks_written
+    noop = build_incremental(store, "events")
+    assert noop.noop and noop.embedded == 0
+    set_validation(DataPaths(store.data_dir), "playerUpdate", "verified", "checked", by="t")
+    again = build_incremental(store, "events")
+    assert again.sources_changed == 1 and again.embedded == 1  # the overview card only
+    hits = Searcher(store).search("what fields are in playerUpdate", table="events", k=5,
+                                  filters={"event_name": "playerUpdate"})
+    assert hits and all(h.metadata["event_name"] == "playerUpdate" for h in hits)
+    assert {h.metadata["validation"] for h in hits} == {"verified"}
+
+
+def test_cards_are_the_same_from_the_cached_and_a_fresh_catalog(store: Settings) -> None:
+    from chunkers.events import schema_cards
+    from store.catalog import catalog_from_store
+
+    paths = DataPaths(store.data_dir)
+    fresh = schema_cards(catalog_from_store(paths, use_cache=False))
+    catalog_from_store(paths)  # writes the cache
+    cached = schema_cards(catalog_from_store(paths))
+    assert [(c.chunk_id, c.text) for c in cached] == [(c.chunk_id, c.text) for c in fresh]
