@@ -219,6 +219,8 @@ class _Builder:
         todo = [(h, t) for h, t in hashes_to_text.items() if h not in self.vec_memo]
         if not todo:
             return
+        # Length-sorted steps pad least (the model pads each batch to its longest text).
+        todo.sort(key=lambda ht: len(ht[1]))
         t0 = time.perf_counter()
         bar = None
         if self.progress:
