@@ -197,8 +197,8 @@ def main() -> None:
         ("raw embedding of the same texts, baseline (s)", r["raw_embedding_s"], ""),
         ("indexer overhead over raw embedding (%)", r["overhead_pct"], "<= 15"),
     ]
-    for name, value, target in rows:
-        print(f"{name:<52} {value!s:>10} {target:>10}")
+    for label, value, goal in rows:
+        print(f"{label:<52} {value!s:>10} {goal:>10}")
     print(f"\nchanged file: {r['changed_file']}; all targets met: {r['pass']}")
 
 
