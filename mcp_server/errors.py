@@ -38,15 +38,26 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (StoreError, IndexerError, ChunkerError, ServerError)
 
 
+# Library messages name CLI commands; an agent needs the tool that does the same.
+_CLI_TO_TOOL = (
+    ("replayer index build --full", " A full rebuild is needed: a person runs "
+                                    "`replayer index build --full` outside the agent."),
+    ("replayer index build", " From this server: call sync_index with that table, then "
+                             "search again."),
+    ("replayer data games", " From this server: list_games lists the game ids."),
+    ("replayer data events", " From this server: list_event_types lists the event names."),
+    ("replayer ingest", " Data is ingested outside the agent (`replayer ingest FILE`)."),
+)
+
+
 def _hint(exc: BaseException) -> str:
     """A pointer to the tool that fixes what the library's message names as a CLI command."""
-    name = type(exc).__name__
-    if name == "TableNotBuiltError":
-        return " From this server: call sync_index with that table, then search again."
-    if name == "FingerprintMismatchError":
-        return " A full rebuild is needed: run `replayer index build --full` outside the agent."
-    if name == "IndexBusyError":
+    if type(exc).__name__ == "IndexBusyError":
         return " Another build of that table is running: retry in a few seconds."
+    text = str(exc)
+    for phrase, hint in _CLI_TO_TOOL:
+        if phrase in text:
+            return hint
     return ""
 
 

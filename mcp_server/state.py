@@ -103,6 +103,7 @@ class ServerState:
         try:
             self.sandbox().warm()
             self.searcher().query_vector("warm up the query embedding model")
+            self.catalog()  # from its cache file, or computed once (seconds on a large store)
         except Exception as exc:  # warm-up is best effort: the first call reports the error
             self.warm_error = f"{type(exc).__name__}: {exc}"
             print(f"rugs-replayer MCP warm-up: {self.warm_error}", file=sys.stderr)

@@ -267,3 +267,43 @@ async def test_real_model_end_to_end_finds_the_player_balance_event(
         st = await call(c, "index_status")
         assert st["model_loaded"]
         assert {t["fingerprint"]["model_id"] for t in st["tables"]} == {"all-MiniLM-L6-v2"}
+
+
+async def test_searches_keep_answering_while_the_indexer_rebuilds_the_table(
+    mcp_root: McpRoot, tmp_path: Any
+) -> None:
+    import shutil
+    import threading
+
+    from indexer.build import build_full, build_incremental
+    from store.settings import Settings
+
+    root = McpRoot(data=tmp_path / "data", contexts=mcp_root.contexts)
+    shutil.copytree(mcp_root.data, root.data)
+    settings = Settings.load(data_dir=root.data, model_id="hash:64",
+                             context_roots=str(root.contexts))
+    stop = threading.Event()
+    builds: list[int] = []
+    failures: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            while not stop.is_set():
+                build_full(settings, "code_context")
+                build_incremental(settings, "code_context")
+                builds.append(1)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    async with stdio_client(root) as c:
+        t = threading.Thread(target=rebuild)
+        t.start()
+        try:
+            for i in range(15):
+                res = await call(c, "search_code_context",
+                                 {"query": f"write-ahead log {i}", "mode": "text"})
+                assert res["results"], res
+        finally:
+            stop.set()
+            t.join()
+    assert not failures and builds
