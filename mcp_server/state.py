@@ -100,15 +100,21 @@ class ServerState:
         return result
 
     def _warm(self) -> None:
-        try:
-            self.sandbox().warm()
-            self.searcher().query_vector("warm up the query embedding model")
-            self.catalog()  # from its cache file, or computed once (seconds on a large store)
-        except Exception as exc:  # warm-up is best effort: the first call reports the error
-            self.warm_error = f"{type(exc).__name__}: {exc}"
-            print(f"rugs-replayer MCP warm-up: {self.warm_error}", file=sys.stderr)
-        finally:
-            self.warm_done.set()
+        # The model first: a search is the likeliest first call and the slowest to warm.
+        steps = (
+            ("query model", lambda: self.searcher().query_vector("warm up the query model")),
+            ("SQL worker", lambda: self.sandbox().warm()),
+            ("event catalog", self.catalog),  # its cache file, or computed once (seconds)
+        )
+        errors = []
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # best effort: the first real call reports the error
+                errors.append(f"{what}: {type(exc).__name__}: {exc}")
+                print(f"rugs-replayer MCP warm-up, {errors[-1]}", file=sys.stderr)
+        self.warm_error = "; ".join(errors) or None
+        self.warm_done.set()
 
     def close(self) -> None:
         if self._sandbox is not None:
