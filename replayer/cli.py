@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "replayer.serve_cmds",
     "replayer.eval_cmds",
     "replayer.catalog_cmds",
+    "replayer.quickstart_cmds",
 )
 
 for _name in _COMMAND_MODULES:

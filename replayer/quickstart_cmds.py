@@ -1,0 +1,77 @@
+"""`replayer quickstart`: ingest sample captures, build the three indexes, answer one question."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from replayer.app import cli, pass_settings
+from store.ingest import ingest
+from store.legacy import import_legacy
+from store.settings import Settings
+from store.writer import EventWriter
+
+REPO = Path(__file__).resolve().parents[1]
+# Small real excerpts shipped with the repository; ../shared/data holds the full corpus.
+SAMPLES = REPO / "tests" / "fixtures" / "ingest"
+QUESTION = "what fields are in playerUpdate? the player's cash balance"
+
+
+def _captures(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir()
+                  if p.is_file() and p.suffix in {".jsonl", ".json"})
+
+
+@cli.command("quickstart")
+@click.option("--from", "source", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              default=None, help="Directory of capture files (and a legacy/ subfolder). "
+              "Default: the sample excerpts shipped in tests/fixtures/ingest.")
+@click.option("--question", default=QUESTION, show_default=True, help="What to ask at the end.")
+@pass_settings
+def quickstart(settings: Settings, source: Path | None, question: str) -> None:
+    """Run the main job end to end on embedded defaults: no server to start.
+
+    \b
+    1. ingest every capture in the sample directory (and its legacy/ recordings)
+    2. build the events, code_context and debug_notes indexes
+    3. answer one protocol question from the index
+
+    \b
+    Examples:
+      replayer quickstart
+      replayer --data-dir /tmp/rugs quickstart --from ../shared/data
+    """
+    from indexer.build import build
+    from indexer.search import search
+
+    directory = source or SAMPLES
+    if not directory.is_dir():
+        raise click.ClickException(
+            f"no sample directory at {directory}; pass --from DIR with capture files")
+    click.echo(f"data root: {settings.data_dir}")
+    t0 = time.perf_counter()
+    with EventWriter.open(settings) as writer:
+        for f in _captures(directory):
+            s = ingest(writer, f)
+            new = sum(s.written.values())
+            click.echo(f"  ingested {f.name}: {s.read} records, {new} new rows")
+        for legacy in (directory / "legacy", directory / "legacy_recordings"):
+            if legacy.is_dir():
+                ls = import_legacy(writer, legacy)
+                click.echo(f"  imported {legacy.name}/: {ls.read} records")
+    click.echo(f"ingest done in {time.perf_counter() - t0:.1f} s; building indexes "
+               "(loads the embedding model once)…")
+    t0 = time.perf_counter()
+    for r in build(settings, progress=True):
+        click.echo(f"  {r.table:<13} {r.rows:>6} rows, {r.embedded} embedded, "
+                   f"{r.duration_s:.1f} s")
+        for w in r.warnings:
+            click.echo(f"  warning: {r.table}: {w}", err=True)
+    click.echo(f"indexes built in {time.perf_counter() - t0:.1f} s")
+    click.echo(f"\nQ: {question}")
+    for r in search(settings, question, k=3):
+        first = r.text.strip().splitlines()[0][:110]
+        click.echo(f"  [{r.table} {r.score:.3f}] {first}\n      source: {r.source}")
+    click.echo("\nNext: replayer data status | replayer index query \"…\" | replayer serve")

@@ -1,0 +1,26 @@
+"""`replayer quickstart`, the README's first command, works end to end with the real model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quickstart_ingests_the_samples_builds_indexes_and_answers(tmp_path: Path) -> None:
+    env = {**os.environ, "RUGS_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-m", "replayer.cli", "quickstart"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ingested cdp_excerpt.jsonl" in out.stdout
+    assert "playerUpdate" in out.stdout.split("Q:")[1]
+    again = subprocess.run([sys.executable, "-m", "replayer.cli", "quickstart"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0
+    assert "0 new rows" in again.stdout and "0 embedded" in again.stdout  # nothing twice
