@@ -664,54 +664,77 @@ def _summary_pairs(rec: dict[str, Any], skip: set[str]) -> list[str]:
     return pairs
 
 
+_PEAK_KEYS = ("peak_price", "peakMultiplier", "peak_multiplier")
+_FINAL_KEYS = ("final_price",)
+_TICKS_KEYS = ("total_ticks",)
+# Record fields a summary states through its own facts (or leaves to the schema card).
+_SUMMARY_SKIP = {"globalSidebets", "globalTrades", "prices", "provablyFair", "gameVersion",
+                 "price_range", "tick_range", "rugged", *_PEAK_KEYS, *_FINAL_KEYS, *_TICKS_KEYS}
+
+
+def _first_key(rec: dict[str, Any], keys: Iterable[str]) -> str | None:
+    return next((k for k in keys if rec.get(k) is not None), None)
+
+
 def game_summary_text(g: GameFacts) -> str:
+    """A short text per game: peak, end, length, rug, trades, and what its record adds.
+
+    Record fields keep their protocol names next to the value ("peak_price 148.3"), so a
+    search with the field's name finds the summaries that carry it. About 60 word pieces.
+    """
     ev = g.summary_event
     lead = (f"{head(ev)} summary of game {g.game_id}" if ev
             else f"Game summary of game {g.game_id}")
     origin = ("legacy recording" if g.sources == ["legacy"]
               else "live capture" if g.sources else "")
-    parts = [lead + (f", {origin}" if origin else "") + f", {_when(g.first_ts)}"]
+    parts = [lead + (f", {origin}" if origin else "") + f", {g.date or 'date unknown'}"]
+    s = g.summary or {}
     facts: list[str] = []
-    s = g.summary
-    covered: set[str] = set()
-    if s:
-        skip = {"globalSidebets", "globalTrades", "prices", "provablyFair", "gameVersion"}
-        facts.extend(_summary_pairs(s, skip))
-        covered = set(s)
-        pf = s.get("provablyFair")
-        if isinstance(pf, dict) and isinstance(pf.get("serverSeed"), str):
-            facts.append(f"provablyFair.serverSeed {pf['serverSeed'][:12]}… revealed")
-        if isinstance(s.get("prices"), list):
-            facts.append(f"prices[] {len(s['prices'])} tick-by-tick prices")
-        if isinstance(s.get("globalSidebets"), list) and s["globalSidebets"]:
-            facts.append(_sidebet_phrase(s["globalSidebets"]))
-        if isinstance(s.get("globalTrades"), list) and s["globalTrades"]:
-            facts.append(f"globalTrades {len(s['globalTrades'])}")
-    has_peak = bool(covered & {"peak_price", "peakMultiplier", "peak_multiplier"})
-    if g.ticks:
-        if not covered & {"total_ticks", "tick_range"}:
-            rng = (f" ({g.min_tick}–{g.max_tick})" if g.min_tick is not None
-                   and g.max_tick is not None else "")
-            facts.append(f"{g.ticks} ticks{rng}")
-        if g.peak_price is not None and g.peak_tick is not None:
-            facts.append(f"peak {fmt(g.peak_price)}x at tick {g.peak_tick}" if not has_peak
-                         else f"peak at tick {g.peak_tick}")
-        if g.final_price is not None and not covered & {"final_price", "prices"}:
-            facts.append(f"final price {fmt(g.final_price)}x")
+    pk = _first_key(s, _PEAK_KEYS)
+    peak = f"{pk} {fmt(s[pk])}" if pk else (
+        f"peak {fmt(g.peak_price)}x" if g.peak_price is not None else "")
+    if peak and g.peak_tick is not None:
+        peak += f" at tick {g.peak_tick}"
+    if peak:
+        facts.append(peak)
+    fk = _first_key(s, _FINAL_KEYS)
+    if fk:
+        facts.append(f"{fk} {fmt(s[fk])}")
+    elif g.final_price is not None:
+        facts.append(f"final price {fmt(g.final_price)}x")
+    tk = _first_key(s, _TICKS_KEYS)
+    span = (f"ticks {g.min_tick}–{g.max_tick}" if g.min_tick is not None
+            and g.max_tick is not None else "")
+    if isinstance(s.get("tick_range"), list) and len(s["tick_range"]) == 2:
+        span = f"ticks {fmt(s['tick_range'][0])}–{fmt(s['tick_range'][1])}"
+    if tk:
+        facts.append(f"{tk} {fmt(s[tk])}" + (f" ({span})" if span else ""))
+    elif isinstance(s.get("prices"), list):
+        facts.append(f"prices[] {len(s['prices'])} tick-by-tick prices")
+    elif g.ticks:
+        facts.append(f"{g.ticks} ticks" + (f" ({span})" if span else ""))
     if g.rug_tick is not None:
-        r = f"rugged at tick {g.rug_tick}"
-        if g.rug_price is not None:
-            r += f" (price {fmt(g.rug_price)}x)"
-        facts.append(r)
+        final = s.get(fk) if fk else g.final_price
+        shown = g.rug_price is not None and fmt(g.rug_price) != fmt(final)
+        facts.append(f"rugged at tick {g.rug_tick}" + (
+            f" (price {fmt(g.rug_price)}x)" if shown else ""))
     if g.trade_count is not None:
         facts.append(f"{g.trade_count} trades")
     if g.trades_seen:
         facts.append("trade events " + _join(f"{k} {v}" for k, v in
                                             sorted(g.trades_seen.items())))
+    facts.extend(_summary_pairs(s, _SUMMARY_SKIP))
+    pf = s.get("provablyFair")
+    if isinstance(pf, dict) and isinstance(pf.get("serverSeed"), str):
+        facts.append(f"provablyFair.serverSeed {pf['serverSeed'][:12]}… revealed")
+    if isinstance(s.get("globalSidebets"), list) and s["globalSidebets"]:
+        facts.append(_sidebet_phrase(s["globalSidebets"]))
+    if isinstance(s.get("globalTrades"), list) and s["globalTrades"]:
+        facts.append(f"globalTrades {len(s['globalTrades'])}")
     for name, rec in g.records:
         pairs = _summary_pairs(rec, {"game_id", "gameId"})
         if pairs:
-            facts.append(f"{name} {_join(pairs)}")
+            facts.append(f"{name} {_join(pairs, 6)}")
     parts.append(_join(facts))
     return _sentences(parts)
 

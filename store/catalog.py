@@ -27,8 +27,8 @@ CACHE_NAME = "event_catalog.json"
 # Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
 # every event of a name is counted, but only the first WALK_FULL payloads and then one in
 # WALK_STRIDE are walked for field statistics (presence ratios use the walked count).
-WALK_FULL = 2_000
-WALK_STRIDE = 20
+WALK_FULL = 1_000
+WALK_STRIDE = 50
 MAX_LIST_ITEMS = 50  # elements of one list that are walked (arrays of 300 prices exist)
 MAX_DEPTH = 12
 MAX_PATHS = 1_500  # per (event, doc type): a guard against payloads keyed by ids
@@ -147,6 +147,7 @@ def json_type(value: Any) -> str:
     return "object"
 
 
+@functools.lru_cache(maxsize=65_536)
 def norm_key(key: str) -> str:
     """Collapse keys that are data, not names: tick numbers and ids."""
     if _NUMBER_KEY.match(key):
@@ -471,7 +472,10 @@ class _FieldAcc:
                 else:
                     self.distinct[k] = v
             if phase and not self.overflow:
-                self.value_phases.setdefault(k, Counter())[phase] += 1
+                vp = self.value_phases.get(k)
+                if vp is None:
+                    vp = self.value_phases[k] = Counter()
+                vp[phase] += 1
             # Empty and null values make poor examples; keep them only if nothing else comes.
             if (len(self.examples) < MAX_EXAMPLES and v is not None and v != ""
                     and k not in self.example_keys):
@@ -649,9 +653,16 @@ class CatalogBuilder:
             acc = self._acc[(name, r.doc_type)] = _EventAcc()
         acc.add(kind, payload, phase)
         # Per doc type: the rows derived from one wire event must not count it twice.
-        self._directions.setdefault((name, r.doc_type), Counter())[r.direction] += 1
+        key = (name, r.doc_type)
+        dirs = self._directions.get(key)
+        if dirs is None:
+            dirs = self._directions[key] = Counter()
+        dirs[r.direction] += 1
         if r.source:
-            self._sources.setdefault((name, r.doc_type), Counter())[r.source] += 1
+            srcs = self._sources.get(key)
+            if srcs is None:
+                srcs = self._sources[key] = Counter()
+            srcs[r.source] += 1
         if ts is not None:
             if name not in self._first or ts < self._first[name]:
                 self._first[name] = ts

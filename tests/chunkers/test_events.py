@@ -124,7 +124,8 @@ def test_a_legacy_game_summary_names_its_record_fields() -> None:
         records=[("game_start", {"type": "game_start", "session_game_number": 2})])
     c = game_summary_chunk(g, "games/date=2025-12-15")
     assert c.text.startswith("Game end (game_end) summary of game 20251108-3806a73c6c404176")
-    for needle in ("peak_price 1.186", "incomplete_reason disconnect", "tick_range 0–45",
+    for needle in ("peak_price 1.186 at tick 45", "incomplete_reason disconnect",
+                   "total_ticks 195 (ticks 0–45)",
                    "legacy recording", "game_start session_game_number 2"):
         assert needle in c.text
     assert c.metadata == {"kind": "game_summary", "doc_type": "complete_game",
