@@ -75,9 +75,11 @@ def weights_digest(model_dir: Path, cache: MutableMapping[str, Any] | None = Non
             f"set RUGS_MODEL_PATH to a sentence-transformers model directory or {INSTALL_HINT}"
         )
     stamp = ";".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    if stamp in _DIGESTS:
-        return _DIGESTS[stamp]
     key = str(model_dir.resolve())
+    if stamp in _DIGESTS:
+        if cache is not None and (cache.get(key) or {}).get("stamp") != stamp:
+            cache[key] = {"stamp": stamp, "sha256": _DIGESTS[stamp]}  # persist for others
+        return _DIGESTS[stamp]
     if cache is not None:
         hit = cache.get(key)
         if isinstance(hit, dict) and hit.get("stamp") == stamp and hit.get("sha256"):
