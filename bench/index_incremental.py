@@ -128,7 +128,7 @@ def main() -> None:
         texts = list({c.content_hash: c.text for c in chunks}.values())
         raw, full = [], []
         report = None
-        for _ in range(2):
+        for _ in range(3):  # interleaved, best of 3: the 2 cores are shared with others
             t = time.perf_counter()
             emb.embed(texts)
             raw.append(time.perf_counter() - t)
@@ -142,16 +142,19 @@ def main() -> None:
         build_incremental(settings, "code_context", embedder=emb)  # checkpoint digests
         noop = noop_runs(data, corpus)
 
-        # 2. one changed file among the 30, model warm
+        # 2. one changed file among the 30, model warm (best of 3 edits of each kind)
         target = max(files, key=lambda p: p.stat().st_size)
-        _edit_one_section(target)
-        t = time.perf_counter()
-        edit = build_incremental(settings, "code_context", embedder=emb)
-        edit_s = time.perf_counter() - t
-        _rewrite_file(target)
-        t = time.perf_counter()
-        rewrite = build_incremental(settings, "code_context", embedder=emb)
-        rewrite_s = time.perf_counter() - t
+        edits, rewrites = [], []
+        for _ in range(3):
+            _edit_one_section(target)
+            t = time.perf_counter()
+            edit = build_incremental(settings, "code_context", embedder=emb)
+            edits.append(time.perf_counter() - t)
+            _rewrite_file(target)
+            t = time.perf_counter()
+            rewrite = build_incremental(settings, "code_context", embedder=emb)
+            rewrites.append(time.perf_counter() - t)
+        edit_s, rewrite_s = min(edits), min(rewrites)
 
         # what the MCP server pays per search: query embedding + vector + BM25 + fusion
         searcher = Searcher(settings, emb)
@@ -165,6 +168,7 @@ def main() -> None:
         lat.sort()
 
     result = {
+        "load_avg_1min": round(os.getloadavg()[0], 2),
         "files": len(files),
         "chunks": len(chunks),
         "unique_texts": len(texts),
@@ -196,7 +200,8 @@ def main() -> None:
         return
     r = result
     print(f"corpus: {r['files']} CONTEXT.md files, {r['chunks']} chunks "
-          f"({r['unique_texts']} distinct texts); model load {r['model_load_s']} s\n")
+          f"({r['unique_texts']} distinct texts); model load {r['model_load_s']} s; "
+          f"load average {r['load_avg_1min']} on {os.cpu_count()} cores\n")
     print(f"{'measure':<52} {'value':>10} {'target':>10}")
     rows = [
         ("no-op incremental, fresh process (s)", r["noop_incremental_s"], "<= 0.3"),
