@@ -35,6 +35,7 @@ MAX_LISTED_FIELDS = 40  # top-level fields named in an overview card
 MAX_PAIRS = 14  # key/value pairs rendered from one payload
 MAX_CHILDREN = 24  # children named in a container card
 MAX_FOLDED = 8  # an object with at most this many plain fields is described on one card
+MIN_FOR_PHASES = 10  # phases of an event seen fewer times say more about chance than about it
 # Trades are many (hundreds per round): per game and trade type, only the first one and the
 # largest by amount become chunks; the rest are counted in the game summary.
 TRADE_KEYS_PER_GAME = 2
@@ -149,16 +150,19 @@ def _payload_phrase(e: EventInfo) -> str:
     k = e.payload_kinds
     total = sum(k.values()) or 1
     parts = []
+    if set(k) == {"trace_only"}:
+        return "Payload not captured: only its trace argument was recorded, so its fields " \
+            "are unknown"
+    if set(k) == {"null"}:
+        return "No payload (data null)"
     if k.get("object") or k.get("array"):
         n = k.get("object", 0) + k.get("array", 0)
         parts.append(f"a JSON payload in {n} of {total}")
     if k.get("null"):
         parts.append(f"no payload (data null) in {k['null']} of {total}")
     if k.get("trace_only"):
-        parts.append(
-            f"only the trace argument in {k['trace_only']} of {total} (the payload was not "
-            "captured there, so its fields are unknown from those)"
-        )
+        parts.append(f"only the trace argument (payload not captured) in {k['trace_only']} "
+                     f"of {total}")
     if k.get("scalar"):
         parts.append(f"a plain value in {k['scalar']}")
     if k.get("invalid"):
@@ -174,11 +178,24 @@ def _phases_phrase(phases: dict[str, int], total: int | None = None) -> str:
     return _join(f"{phase_words(p)} ({p}, {_pct(c / n)})" for p, c in items)
 
 
-def _relations_phrase(e: EventInfo) -> str:
+def _request_payload(cat: Catalog | None, name: str) -> str:
+    """What a client request was seen to carry, e.g. "period 7d"."""
+    req = cat.get(name) if cat is not None else None
+    if req is None:
+        return ""
+    if set(req.payload_kinds) == {"null"}:
+        return " (sent without arguments)"
+    pairs = [f"{f.path} {fmt(f.examples[0])}" for f in _top_level(req)
+             if f.examples and f.format not in _ID_FORMATS]
+    return f" (sent with {_join(pairs, 4)})" if pairs else ""
+
+
+def _relations_phrase(e: EventInfo, cat: Catalog | None = None) -> str:
     parts = []
     if e.replies_to:
         parts.append("Arrives as the reply to the client request " + _join(
-            sorted(e.replies_to, key=lambda n: (-e.replies_to[n], n))))
+            n + _request_payload(cat, n)
+            for n in sorted(e.replies_to, key=lambda n: (-e.replies_to[n], n))))
     if e.answered_by:
         parts.append("The server answers it with " + _join(
             sorted(e.answered_by, key=lambda n: (-e.answered_by[n], n))))
@@ -218,7 +235,7 @@ def _approx(n: int) -> str:
     return f"about {round(n, -digits):,}"
 
 
-def overview_text(e: EventInfo) -> str:
+def overview_text(e: EventInfo, cat: Catalog | None = None) -> str:
     parts = [head(e.event_name) + ": " + (event_meaning(e.event_name) or
                                           "an event of the rugs.fun protocol")]
     parts.append(_direction_phrase(e))
@@ -232,7 +249,7 @@ def overview_text(e: EventInfo) -> str:
         when += f", typically every {gap:g} s" + (f" (~{1 / gap:.0f} per second)"
                                                    if gap <= 1 else "")
     parts.append(f"Stored as {_join(sorted(e.doc_types))}; {when}")
-    if e.phases:
+    if e.phases and e.count >= MIN_FOR_PHASES:
         parts.append("Game phases when it occurs: " + _phases_phrase(e.phases))
     parts.append(_payload_phrase(e))
     top = _top_level(e)
@@ -246,7 +263,7 @@ def overview_text(e: EventInfo) -> str:
                          ("<n>", "<id>")} - {f.path for f in top})
         if nested:
             parts.append("Nested fields: " + _join(nested, 2 * MAX_LISTED_FIELDS))
-    rel = _relations_phrase(e)
+    rel = _relations_phrase(e, cat)
     if rel:
         parts.append(rel)
     parts.append(_validation_phrase(e.validation))
@@ -260,13 +277,13 @@ def _type_phrase(f: FieldInfo, children: list[FieldInfo]) -> str:
         item_types = sorted({t for c in children if c.path == f.path + "[]"
                              for t in c.type_names})
         if item_types == ["object"]:
-            base = "a list of objects"
+            base = "an array (list) of objects"
         elif item_types:
-            base = "a list of " + " or ".join(
+            base = "an array (list) of " + " or ".join(
                 "numbers" if t in ("number", "integer") else t + "s"
                 for t in _merge_numeric(item_types))
         else:
-            base = "a list (always empty in the data)"
+            base = "an array (always empty in the data)"
         if f.items and f.items[1] > 0:
             lo, hi = f.items
             base += f", {lo} items" if lo == hi else f", {lo} to {hi} items"
@@ -559,10 +576,12 @@ def repeat_text(e: EventInfo, f: FieldInfo, original: str) -> str:
     return _sentences(parts)
 
 
-def event_cards(e: EventInfo, source: str = CATALOG_SOURCE) -> list[Chunk]:
+def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
+                cat: Catalog | None = None) -> list[Chunk]:
     """The schema cards of one event: an overview, one per shape, one per field path
-    (the fields of a small object on its object's card)."""
-    out = [Chunk(f"schema:{e.event_name}:overview", overview_text(e), source,
+    (the fields of a small object on its object's card). `cat` lets the overview say what a
+    client request it answers carries."""
+    out = [Chunk(f"schema:{e.event_name}:overview", overview_text(e, cat), source,
                  _card_meta(e, KIND_OVERVIEW))]
     for s in e.shapes:
         out.append(Chunk(f"schema:{e.event_name}:shape:{s.key}", shape_text(e, s.key), source,
@@ -593,7 +612,7 @@ def schema_cards(cat: Catalog, source: str = CATALOG_SOURCE) -> list[Chunk]:
     """Schema cards for every event of a catalog, identical texts once."""
     out: list[Chunk] = []
     for name in cat.names():
-        out.extend(event_cards(cat.events[name], source))
+        out.extend(event_cards(cat.events[name], source, cat))
     return dedupe(out)
 
 
@@ -621,6 +640,7 @@ class GameFacts:
     trades_seen: dict[str, int] = field(default_factory=dict)  # trade type -> trade events
     trade_volume: float | None = None
     summary_event: str | None = None  # event name of the record that summarizes the game
+    tick_event: str | None = None  # event name of its ticks (when no record summarizes it)
     summary: dict[str, Any] = field(default_factory=dict)  # that record's payload
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # other records
 
@@ -683,6 +703,8 @@ def game_summary_text(g: GameFacts) -> str:
     search with the field's name finds the summaries that carry it. About 60 word pieces.
     """
     ev = g.summary_event
+    # Without a summary record the game is summarized from its ticks; "Tick (tick) summary"
+    # would make a near-empty text about ticks that matches every question about ticks.
     lead = (f"{head(ev)} summary of game {g.game_id}" if ev
             else f"Game summary of game {g.game_id}")
     origin = ("legacy recording" if g.sources == ["legacy"]
@@ -747,7 +769,7 @@ def game_summary_chunk(g: GameFacts, source: str) -> Chunk:
         {
             "kind": KIND_GAME,
             "doc_type": "complete_game",
-            "event_name": g.summary_event or "complete_game",
+            "event_name": g.summary_event or g.tick_event or "complete_game",
             "game_id": g.game_id,
             "date": g.date,
             "ts": _iso(g.first_ts),

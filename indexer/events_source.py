@@ -266,7 +266,7 @@ def game_facts(paths: DataPaths, day: str) -> list[GameFacts]:
         g.ticks, g.min_tick, g.max_tick = int(n or 0), lo, hi
         g.peak_price, g.peak_tick, g.final_price = peak, peak_tick, final
         g.rug_tick, g.rug_price, g.trade_count = rug_tick, rug_price, trade_count
-        g.summary_event = tick_event
+        g.tick_event = tick_event
     for gid, ph, a, b, n in phases:
         get(gid).phases.append((str(ph), int(a), int(b), int(n)))
     summary_raw: dict[str, str] = {}

@@ -90,7 +90,7 @@ def test_trace_only_events_say_their_payload_was_not_captured() -> None:
     cards = event_cards(build_catalog(catalog_rows()).events["usernameStatus"])
     assert len(cards) == 1
     text = cards[0].text
-    assert "only the trace argument" in text and "Arrives as the reply to the client request "\
+    assert "Payload not captured" in text and "Arrives as the reply to the client request "\
         "checkUsername" in text
 
 
