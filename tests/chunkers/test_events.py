@@ -139,7 +139,7 @@ def test_a_live_game_summary_counts_sidebets_and_names_the_seed() -> None:
              "globalTrades": [],
              "globalSidebets": [{"type": "placed", "betAmount": 0.5},
                                 {"type": "payout", "payout": 2.5}]}
-    g = GameFacts(game_id=entry["id"], first_ts=T0, summary_event="gameStateUpdate",
+    g = GameFacts(game_id=str(entry["id"]), first_ts=T0, summary_event="gameStateUpdate",
                   summary=entry, rug_tick=2, rug_price=0.01)
     text = game_summary_chunk(g, "games/date=2025-12-15").text
     assert "peakMultiplier 2.04" in text and "provablyFair.serverSeed 1b0c1da3f961" in text
@@ -188,7 +188,7 @@ def test_trades_keep_the_first_and_the_largest_of_each_type_per_game() -> None:
 
 
 def test_player_state_is_chunked_only_when_it_changed() -> None:
-    pid = PLAYER["id"]
+    pid = str(PLAYER["id"])
     rows = [ev(1, "playerUpdate", PLAYER, doc_types=("ws_event", "server_state"),
                player_id=pid),
             ev(2, "playerUpdate", PLAYER, doc_types=("ws_event", "server_state"),
