@@ -21,7 +21,7 @@ from store.paths import DOC_TYPES, DataPaths
 CATALOG_VERSION = 1  # the on-disk format of the cache; newer versions are refused
 # Bump when the builder computes something differently: part of the cache key, so a cache
 # made by older code is recomputed rather than trusted.
-BUILDER_REVISION = 3
+BUILDER_REVISION = 4
 CACHE_NAME = "event_catalog.json"
 
 # Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
@@ -29,6 +29,8 @@ CACHE_NAME = "event_catalog.json"
 # WALK_STRIDE are walked for field statistics (presence ratios use the walked count).
 WALK_FULL = 1_000
 WALK_STRIDE = 50
+QUICK_HEAD = 1_500  # characters read for the phase flags of a payload that is not walked
+QUICK_TRACE = 40  # a trace wrapper shows within this many characters
 MAX_LIST_ITEMS = 50  # elements of one list that are walked (arrays of 300 prices exist)
 MAX_DEPTH = 12
 MAX_PATHS = 1_500  # per (event, doc type): a guard against payloads keyed by ids
@@ -261,6 +263,32 @@ def derive_phase(payload: Any) -> str | None:
     if isinstance(timer, int | float) and timer > 0:
         return "COOLDOWN"
     return "PRE_START"
+
+
+_QUICK = re.compile(
+    r'"(active|rugged|allowPreRoundBuys|cooldownTimer|phase)"\s*:\s*'
+    r'("[^"]*"|true|false|-?\d+(?:\.\d+)?)'
+)
+
+
+def quick_phase(head: str) -> str | None:
+    """derive_phase() from the start of a payload's text, without parsing the JSON.
+
+    Tick payloads put their flags before the large lists (leaderboard, gameHistory); a
+    flag that is not in `head` is simply not seen, as if absent.
+    """
+    found: dict[str, Any] = {}
+    for m in _QUICK.finditer(head):
+        k, v = m.group(1), m.group(2)
+        if k in found:
+            continue
+        if v.startswith('"'):
+            found[k] = v[1:-1]
+        elif v in ("true", "false"):
+            found[k] = v == "true"
+        else:
+            found[k] = float(v)
+    return derive_phase(found) if found else None
 
 
 def to_datetime(ts: Any) -> datetime | None:
@@ -625,6 +653,7 @@ class CatalogBuilder:
         self._trace_peers: dict[str, Counter[str]] = {}
         self._last_ts: dict[str, datetime] = {}
         self._gaps: dict[str, list[float]] = {}
+        self._phase_names: set[str] = set()  # names whose payloads show a game phase
 
     def add(self, row: CatalogRow | Sequence[Any]) -> None:
         r = as_row(row)
@@ -632,13 +661,27 @@ class CatalogBuilder:
         name = r.event_name
         ts = to_datetime(r.ts)
         raw = r.raw_json
-        try:
-            data = json.loads(raw) if raw else None
-            kind, payload = unwrap(data)
-        except (json.JSONDecodeError, RecursionError):
-            data, kind, payload = None, "invalid", None
-
-        own_phase = derive_phase(payload)
+        key = (name, r.doc_type)
+        acc = self._acc.get(key)
+        if acc is None:
+            acc = self._acc[key] = _EventAcc()
+        nxt = acc.count + 1
+        walked = nxt <= WALK_FULL or nxt % WALK_STRIDE == 0
+        if walked or not raw or raw[:1] not in "{[" or "__trace" in raw[:QUICK_TRACE]:
+            try:
+                data = json.loads(raw) if raw else None
+                kind, payload = unwrap(data)
+            except (json.JSONDecodeError, RecursionError):
+                data, kind, payload = None, "invalid", None
+            own_phase = derive_phase(payload)
+            if own_phase is not None:
+                self._phase_names.add(name)
+        else:
+            # Not walked: a tick stream is ~8 KB a payload and 345,000 a day, so only the
+            # phase flags near the start of the text are read (cheap) instead of the JSON.
+            data, payload = None, None
+            kind = "object" if raw[0] == "{" else "array"
+            own_phase = quick_phase(raw[:QUICK_HEAD]) if name in self._phase_names else None
         if own_phase is not None:
             self._phase, self._phase_ts = own_phase, ts
         phase = own_phase
@@ -648,12 +691,8 @@ class CatalogBuilder:
             )
             phase = self._phase if fresh else None
 
-        acc = self._acc.get((name, r.doc_type))
-        if acc is None:
-            acc = self._acc[(name, r.doc_type)] = _EventAcc()
         acc.add(kind, payload, phase)
         # Per doc type: the rows derived from one wire event must not count it twice.
-        key = (name, r.doc_type)
         dirs = self._directions.get(key)
         if dirs is None:
             dirs = self._directions[key] = Counter()
