@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -843,20 +844,29 @@ def cache_path(paths: DataPaths) -> Path:
 
 
 def catalog_from_store(
-    paths: DataPaths, *, use_cache: bool = True, with_validation: bool = True
+    paths: DataPaths, *, use_cache: bool = True, with_validation: bool = True,
+    max_age_s: float | None = None,
 ) -> Catalog:
-    """The catalog of everything committed, cached under manifests/ until the data changes."""
+    """The catalog of everything committed, cached under manifests/ until the data changes.
+
+    `max_age_s`: accept a cache made by the same code up to this many seconds ago even if
+    files were committed since (a server next to a live writer: flushes every few seconds
+    would otherwise recompute the catalog on every call). Default: exact.
+    """
     fp = f"{store_fingerprint(paths)}-r{BUILDER_REVISION}"
     cat: Catalog | None = None
     cp = cache_path(paths)
     if use_cache and cp.exists():
         try:
             cached = json.loads(cp.read_text())
+            age = time.time() - cp.stat().st_mtime
         except (OSError, json.JSONDecodeError):
             cached = None  # a damaged cache is recomputed, never trusted
         if cached is not None:
             c = Catalog.from_dict(cached)  # refuses a newer version with a clear message
-            if c.fingerprint == fp and c.version == CATALOG_VERSION:
+            same_code = str(c.fingerprint or "").endswith(f"-r{BUILDER_REVISION}")
+            fresh = max_age_s is not None and same_code and age <= max_age_s
+            if c.version == CATALOG_VERSION and (c.fingerprint == fp or fresh):
                 cat = c
     if cat is None:
         cat = build_catalog(iter_store_rows(paths))

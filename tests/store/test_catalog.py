@@ -210,3 +210,12 @@ def test_catalog_of_the_whole_shared_corpus(tmp_path: Path, shared_data: Path) -
     assert gsu.get_field("gameHistory[].provablyFair.serverSeed") is not None
     assert {"__trace", "traceparent"}.isdisjoint(
         f.path for e in cat.events.values() for f in e.fields)
+
+
+def test_a_recent_cache_may_be_accepted_while_a_writer_keeps_committing(tmp_path: Path) -> None:
+    s = fill_store(tmp_path / "data", legacy_dir=None)
+    paths = DataPaths(s.data_dir)
+    first = catalog_from_store(paths)
+    fill_store(tmp_path / "data", captures=[], legacy_dir=LEGACY)
+    assert catalog_from_store(paths, max_age_s=600).rows == first.rows
+    assert catalog_from_store(paths).rows > first.rows
