@@ -555,6 +555,19 @@ def doc_types_of(ev: WireEvent) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Typed column -> payload key, per doc type (store.schema.TYPED names the columns).
+TYPED_FIELDS: dict[str, dict[str, str]] = {
+    "game_tick": {"tick": "tickCount", "price": "price", "active": "active",
+                  "rugged": "rugged", "cooldown_timer": "cooldownTimer",
+                  "trade_count": "tradeCount"},
+    "server_state": {"cash": "cash", "position_qty": "positionQty", "avg_cost": "avgCost",
+                     "total_invested": "totalInvested", "pnl": "cumulativePnL",
+                     "pnl_percent": "pnlPercent", "has_active_trades": "hasActiveTrades"},
+    "player_action": {"amount": "amount", "price": "price", "percentage": "percentage",
+                      "qty": "qty", "tick": "tickIndex"},
+}
+
+
 def map_event(ev: WireEvent) -> list[dict[str, Any]]:
     """The writer's event mappings for one wire event; rows derived from it share its id.
 
@@ -578,34 +591,9 @@ def map_event(ev: WireEvent) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for doc_type in doc_types_of(ev):
         row = {"doc_type": doc_type, **base}
-        if doc_type == "game_tick":
-            row.update(
-                tick=_get(p, "tickCount"),
-                price=_get(p, "price"),
-                active=_get(p, "active"),
-                rugged=_get(p, "rugged"),
-                cooldown_timer=_get(p, "cooldownTimer"),
-                trade_count=_get(p, "tradeCount"),
-            )
-        elif doc_type == "server_state":
-            row.update(
-                cash=_get(p, "cash"),
-                position_qty=_get(p, "positionQty"),
-                avg_cost=_get(p, "avgCost"),
-                total_invested=_get(p, "totalInvested"),
-                pnl=_get(p, "cumulativePnL"),
-                pnl_percent=_get(p, "pnlPercent"),
-                has_active_trades=_get(p, "hasActiveTrades"),
-            )
-        elif doc_type == "player_action":
-            row.update(
-                action_type=action_type(ev),
-                amount=_get(p, "amount"),
-                price=_get(p, "price"),
-                percentage=_get(p, "percentage"),
-                qty=_get(p, "qty"),
-                tick=_get(p, "tickIndex"),
-            )
+        row.update({col: _get(p, key) for col, key in TYPED_FIELDS.get(doc_type, {}).items()})
+        if doc_type == "player_action":
+            row["action_type"] = action_type(ev)
         rows.append(row)
     rows.extend(complete_games(ev))
     return rows
