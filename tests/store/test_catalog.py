@@ -219,3 +219,18 @@ def test_a_recent_cache_may_be_accepted_while_a_writer_keeps_committing(tmp_path
     fill_store(tmp_path / "data", captures=[], legacy_dir=LEGACY)
     assert catalog_from_store(paths, max_age_s=600).rows == first.rows
     assert catalog_from_store(paths).rows > first.rows
+
+
+def test_payloads_beyond_the_walk_limit_are_counted_and_phased_from_their_head() -> None:
+    from store.catalog import WALK_FULL, CatalogRow
+
+    tick = json.dumps({"active": True, "rugged": False, "cooldownTimer": 0, "price": 1.5,
+                       "leaderboard": [{"id": "x", "pnl": 1}] * 200})
+    rows = [CatalogRow("gameStateUpdate", "received", "ws_event",
+                       f"2025-12-15T05:{i // 600:02d}:{(i // 10) % 60:02d}.{i % 10}",
+                       tick if i < WALK_FULL else tick[:300], "public_ws", i < WALK_FULL)
+            for i in range(WALK_FULL + 120)]
+    e = build_catalog(rows).events["gameStateUpdate"]
+    assert e.count == WALK_FULL + 120 and e.phases == {"ACTIVE": WALK_FULL + 120}
+    assert e.walked == WALK_FULL and e.payload_kinds == {"object": WALK_FULL + 120}
+    assert e.get_field("leaderboard[].pnl") is not None
