@@ -23,7 +23,7 @@ CATALOG_VERSION = 1  # the on-disk format of the cache; newer versions are refus
 # Bump when the builder computes something differently: part of the cache key, so a cache
 # made by older code is recomputed rather than trusted.
 BUILDER_REVISION = 5
-CACHE_NAME = "event_catalog.json"
+CACHE_NAME = "event_catalog.json"  # DataPaths.event_catalog
 
 # Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
 # every event of a name is counted, but only the first WALK_FULL payloads and then one in
@@ -860,7 +860,7 @@ def store_fingerprint(paths: DataPaths) -> str:
 
 
 def cache_path(paths: DataPaths) -> Path:
-    return paths.manifests / CACHE_NAME
+    return paths.event_catalog
 
 
 def catalog_from_store(

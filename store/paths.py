@@ -80,6 +80,11 @@ class DataPaths:
         return self.manifests / "vector_index_checkpoint.json"
 
     @property
+    def event_catalog(self) -> Path:
+        """Cache of the event catalog (derived; recomputed when the store changes)."""
+        return self.manifests / "event_catalog.json"
+
+    @property
     def validation_manifest(self) -> Path:
         return self.manifests / "event_validation.json"
 
