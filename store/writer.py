@@ -311,35 +311,37 @@ class EventWriter:
         """Drop rows whose event_id is already stored (or earlier in this batch)."""
         if table.num_rows == 0:
             return table, 0
-        ids = table.column("event_id").to_pylist()
         if doc_type == "complete_game":
-            days: list[str | None] = [None] * len(ids)
+            groups: list[tuple[str | None, pa.Table]] = [(None, table)]
         else:
-            us = pc.cast(table.column("ts"), pa.int64()).to_pylist()
-            day_cache: dict[int, str] = {}
-            days = []
-            for u in us:
-                d = u // _US_PER_DAY
-                s = day_cache.get(d)
-                if s is None:
-                    s = day_cache[d] = _day_of(u)
-                days.append(s)
-        keep = []
+            days = pc.divide(pc.cast(table.column("ts"), pa.int64()), _US_PER_DAY)
+            unique = pc.unique(days).to_pylist()
+            groups = [
+                (_day_of(d * _US_PER_DAY),
+                 table if len(unique) == 1 else table.filter(pc.equal(days, d)))
+                for d in unique
+            ]
+        kept: list[pa.Table] = []
         dups = 0
-        sets: dict[str | None, set[str]] = {}
-        for e, d in zip(ids, days, strict=True):
-            known = sets.get(d)
-            if known is None:
-                known = sets[d] = self._known_ids(doc_type, d)
-            if e in known:
-                keep.append(False)
-                dups += 1
-            else:
-                known.add(e)
-                keep.append(True)
-        if dups:
-            table = table.filter(pa.array(keep))
-        return table, dups
+        for day, part in groups:
+            known = self._known_ids(doc_type, day)
+            ids = part.column("event_id").to_pylist()
+            fresh = set(ids)
+            if len(fresh) == len(ids) and known.isdisjoint(fresh):
+                known |= fresh  # the common case, decided by C-speed set operations
+                kept.append(part)
+                continue
+            keep = []
+            for e in ids:
+                if e in known:
+                    keep.append(False)
+                    dups += 1
+                else:
+                    known.add(e)
+                    keep.append(True)
+            kept.append(part.filter(pa.array(keep)))
+        out = kept[0] if len(kept) == 1 else pa.concat_tables(kept)
+        return out, dups
 
     def _commit(self, tables: dict[str, pa.Table], result: WriteResult) -> None:
         with self._lock:
