@@ -23,7 +23,8 @@ def respond(model: BaseModel) -> CallToolResult:
 
 class SearchHit(BaseModel):
     table: str = Field(description="events, code_context or debug_notes")
-    score: float = Field(description="hybrid: RRF sum; vector: cosine similarity; text: BM25")
+    score: float = Field(
+        description="hybrid: fused score in [0, 1]; vector: cosine similarity; text: BM25")
     source: str = Field(description="where the chunk came from: Parquet partition, file, note id")
     text: str = Field(description="a snippet, or the whole chunk with detail='full'")
     text_truncated: bool = Field(description="true if `text` is shorter than the stored chunk")

@@ -28,6 +28,8 @@ class Settings:
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 64
+    # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank).
+    hybrid_fusion: str = "relative"
     # Query sandbox
     sql_timeout_s: float = 10.0
     sql_max_rows: int = 500

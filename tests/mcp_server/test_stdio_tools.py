@@ -263,7 +263,8 @@ async def test_real_model_end_to_end_finds_the_player_balance_event(
             "query": "how much money does the logged-in player have", "k": 5})
         names = [h["metadata"].get("event_name") for h in res["results"]]
         assert "playerUpdate" in names, names
-        assert all(h["vector_score"] is not None for h in res["results"][:3])
+        # The real model ranked them (a BM25-only hit may sit among the top ones too).
+        assert any(h["vector_score"] is not None for h in res["results"][:3])
         st = await call(c, "index_status")
         assert st["model_loaded"]
         assert {t["fingerprint"]["model_id"] for t in st["tables"]} == {"all-MiniLM-L6-v2"}
