@@ -13,7 +13,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -162,6 +162,10 @@ class Searcher:
             self._tables.pop(name, None)
             self._checked.pop(name, None)
             self._checked_at.pop(name, None)
+            if self._db is not None:  # the table is (re)opened: so is its BM25 handle
+                from indexer import text_search
+
+                text_search.forget(self.paths.vectors, name)
             if not self.paths.table(name).is_dir():
                 return None
             from indexer import tables as tb
@@ -264,20 +268,14 @@ class Searcher:
         # Each list gives max(k, 10) candidates, as LanceDB's own hybrid query does: deeper
         # lists let middling hits of both lists outvote the best hit of one.
         n = k if mode != "hybrid" else max(k, 10)
-        # In hybrid mode the BM25 queries start first and run in LanceDB while this thread
-        # embeds the query (~12 ms on one torch thread): on 2 cores the two overlap.
-        texts: list[Any] = []
-        for _spec, tbl, _, where in plan:
-            if mode == "hybrid":
-                texts.append(_pool().submit(self._fts, tbl, query, n, where))
-            elif mode == "text":
-                texts.append(self._fts(tbl, query, n, where))
-            else:
-                texts.append([])
+        # BM25 queries start first (LanceDB's async API, off the GIL) and run while this
+        # thread embeds the query (~13 ms on one torch thread): see indexer/text_search.py.
+        texts = [self._start_fts(spec.name, query, n, where) if mode != "vector" else None
+                 for spec, _, _, where in plan]
         results: list[SearchResult] = []
         for (spec, tbl, fl, where), txt in zip(plan, texts, strict=True):
             vec = self._vector_rows(spec, tbl, query, n, fl, where) if mode != "text" else []
-            txt_rows = txt.result() if isinstance(txt, Future) else txt
+            txt_rows = self._fts_rows(txt) if txt is not None else []
             results.extend(self._fuse(spec, mode, k, vec, txt_rows))
         if searched == 0 and not single:
             built = [n for n in names if self.paths.table(n).is_dir()]
@@ -302,7 +300,7 @@ class Searcher:
         version = tbl.version
         self._check_model(spec.name, tbl, version)
         qv = self.query_vector(query)
-        snap = self._vectors.get(spec.name, tbl, [c for c, _ in spec.columns])
+        snap = self._vectors.get(spec.name, tbl, [c for c, _ in spec.columns], version)
         if snap is not None:
             hits = snap.nearest(qv, n, snap.mask(flts, spec.column_kinds))
             return [{**snap.row(i), "_distance": d} for i, d in hits]
@@ -337,35 +335,22 @@ class Searcher:
         out = sorted(by_id.values(), key=lambda r: r.score, reverse=True)
         return out[:k]
 
-    @staticmethod
-    def _fts(tbl: Table, query: str, n: int, where: str | None) -> list[dict[str, Any]]:
-        from lancedb.query import MatchQuery
+    def _start_fts(self, name: str, query: str, n: int, where: str | None) -> Future[Any]:
+        from indexer import text_search
 
-        # A MatchQuery, not the bare string: the text is matched as words, never parsed as
-        # query syntax. (Its other fields have defaults at run time; the stub says otherwise.)
-        q = tbl.search(MatchQuery(query, "text"), query_type="fts")  # type: ignore[call-arg]
-        if where:
-            q = q.where(where, prefilter=True)
+        return text_search.start(self.paths.vectors, name, query, n, where,
+                                 _SELECT + ["_score"])
+
+    @staticmethod
+    def _fts_rows(fut: Future[Any]) -> list[dict[str, Any]]:
         try:
-            return _rows(q.limit(n).select(_SELECT + ["_score"]).to_arrow())
+            return _rows(fut.result())
         except ValueError as exc:
             # Between a full rebuild's commit and its index creation there is no FTS index
             # for a moment: answer from the vectors alone rather than fail.
             if "INVERTED index" in str(exc):
                 return []
             raise
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Threads that wait on LanceDB's BM25 queries (LanceDB runs them off the GIL)."""
-    global _POOL
-    with _SEARCHERS_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rugs-bm25")
-        return _POOL
 
 
 _SEARCHERS: dict[tuple[str, str, str], Searcher] = {}

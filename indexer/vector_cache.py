@@ -121,9 +121,11 @@ class VectorCache:
         self._loading: set[str] = set()
         self._lock = threading.Lock()
 
-    def get(self, name: str, tbl: Table, columns: Sequence[str]) -> Snapshot | None:
-        """The snapshot of the table's latest version, or None: search it with LanceDB."""
-        version = tbl.version
+    def get(self, name: str, tbl: Table, columns: Sequence[str],
+            version: int | None = None) -> Snapshot | None:
+        """The snapshot of the table's latest version (`version` if the caller just read
+        it), or None: search it with LanceDB."""
+        version = tbl.version if version is None else version
         snap = self._snaps.get(name)
         if snap is not None and snap.version == version:
             return snap

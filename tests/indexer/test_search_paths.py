@@ -1,4 +1,5 @@
-"""The in-memory vector path gives LanceDB's flat-search answers: same rows, scores, filters."""
+"""The fast search paths give LanceDB's own answers: in-memory vectors (same rows, scores,
+filters as its flat search) and async BM25 (same rows and scores as its sync full-text query)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import time
 
 import numpy as np
 import pytest
+from lancedb.query import MatchQuery
 
-from indexer import vector_cache
+from indexer import text_search, vector_cache
 from indexer.build import build_incremental
 from indexer.embedder import HashingEmbedder
 from indexer.filters import Filter, as_filters, to_sql
@@ -163,3 +165,23 @@ def test_a_big_table_is_reloaded_in_the_background_while_lancedb_answers(
         time.sleep(0.02)
     assert s._vectors._snaps["events"].version > old.version
     assert s.search("quokka", table="events", k=1, mode="vector")[0].chunk_id == "new"
+
+
+def test_async_bm25_returns_what_the_sync_full_text_query_returns(
+        tables: Settings, fake_embedder: HashingEmbedder) -> None:
+    s = Searcher(tables, fake_embedder)
+    cols = ["id", "text", "source", "metadata", "_score"]
+    cases = [("events", f) for f in EVENT_FILTERS] + [("debug_notes", f) for f in NOTE_FILTERS]
+    found = 0
+    for table, flts in cases:
+        tbl = s.table(table)
+        assert tbl is not None
+        where = to_sql(as_filters(flts), table_spec(table).column_kinds)
+        for q in QUERIES + ["it's 50% \"quoted\" AND OR NOT (x"]:
+            got = text_search.start(s.paths.vectors, table, q, 20, where, cols).result()
+            sync = tbl.search(MatchQuery(q, "text"), query_type="fts")  # type: ignore[call-arg]
+            if where:
+                sync = sync.where(where, prefilter=True)
+            assert got.to_pylist() == sync.limit(20).select(cols).to_arrow().to_pylist()
+            found += got.num_rows
+    assert found > 500
