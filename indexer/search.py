@@ -1,4 +1,4 @@
-"""Search the vector tables: vector, full-text (BM25) or hybrid (reciprocal rank fusion).
+"""Search the vector tables: vector, full-text (BM25) or hybrid (fused: see `fuse`).
 
 `Searcher` keeps the LanceDB connection, table handles and the embedder warm (the MCP server
 holds one); `search()` is the one-call form. Handles always read the latest committed table
@@ -310,8 +310,7 @@ class Searcher:
             q = q.where(where, prefilter=True)
         return _rows(q.limit(n).select(_SELECT + ["_distance"]).to_arrow())
 
-    @staticmethod
-    def _fuse(spec: TableSpec, mode: str, k: int, vec_rows: list[dict[str, Any]],
+    def _fuse(self, spec: TableSpec, mode: str, k: int, vec_rows: list[dict[str, Any]],
               txt_rows: list[dict[str, Any]]) -> list[SearchResult]:
         by_id: dict[str, SearchResult] = {}
 
@@ -324,14 +323,15 @@ class Searcher:
                 by_id[row["id"]] = r
             return r
 
-        for rank, row in enumerate(vec_rows, start=1):
+        for row in vec_rows:
             r = result(row)
-            r.vector_score = 1.0 - float(row["_distance"])
-            r.score += 1.0 / (RRF_K + rank) if mode == "hybrid" else r.vector_score
-        for rank, row in enumerate(txt_rows, start=1):
+            r.score = r.vector_score = 1.0 - float(row["_distance"])
+        for row in txt_rows:
             r = result(row)
-            r.text_score = float(row["_score"])
-            r.score += 1.0 / (RRF_K + rank) if mode == "hybrid" else r.text_score
+            r.score = r.text_score = float(row["_score"])
+        if mode == "hybrid":
+            fuse(list(by_id.values()), [row["id"] for row in vec_rows],
+                 [row["id"] for row in txt_rows], self.settings.hybrid_fusion)
         out = sorted(by_id.values(), key=lambda r: r.score, reverse=True)
         return out[:k]
 
