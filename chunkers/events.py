@@ -379,7 +379,8 @@ def _example_item(f: FieldInfo, direct: list[FieldInfo]) -> str:
     return ("e.g. {" + _join(pairs, 6) + "}") if pairs else ""
 
 
-def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
+def _field_heading(e: EventInfo, f: FieldInfo) -> str:
+    """'<Event> field <path> (<plain words>): <meaning>' — how every field card starts."""
     words = path_words(f.path)
     s = f"{head(e.event_name)} field {f.path}"
     if words != f.path:
@@ -387,7 +388,11 @@ def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
     meaning = field_meaning(e.event_name, f.path)
     if meaning:
         s += f": {meaning}"
-    parts = [s, _type_phrase(f, children)]
+    return s
+
+
+def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
+    parts = [_field_heading(e, f), _type_phrase(f, children)]
     direct = [c for c in children if parent_path(c.path) in (f.path, f.path + "[]")
               and not c.path.endswith("[]")]
     keyed = [c for c in direct if _leaf(c.path) in ("<n>", "<id>")]
@@ -524,14 +529,7 @@ def _folded_child(e: EventInfo, c: FieldInfo) -> str:
 
 
 def folded_text(e: EventInfo, f: FieldInfo, kids: list[FieldInfo]) -> str:
-    words = path_words(f.path)
-    s = f"{head(e.event_name)} field {f.path}"
-    if words != f.path:
-        s += f" ({words})"
-    meaning = field_meaning(e.event_name, f.path)
-    if meaning:
-        s += f": {meaning}"
-    parts = [s, _type_phrase(f, _children(e, f.path))]
+    parts = [_field_heading(e, f), _type_phrase(f, _children(e, f.path))]
     label = "each item has" if f.type_names[:1] == ["array"] else "its fields"
     parts.append(f"{label}: " + "; ".join(_folded_child(e, c) for c in kids))
     parts.append(_presence_phrase(e, f))
