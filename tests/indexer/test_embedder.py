@@ -80,3 +80,14 @@ def test_real_model_gives_normalized_384_d_vectors_that_rank_sense(real_embedder
     assert vecs[0] @ vecs[2] > vecs[1] @ vecs[2]
     q = real_embedder.embed_query("how much money the player has")
     assert np.allclose(q, vecs[2], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_query_path_gives_the_same_vector_as_batch_embedding(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
+    for q in ("how much money does the logged-in player have", "rug", "x " * 300):
+        a = real_embedder.embed_query(q)
+        b = real_embedder.embed([q])[0]
+        assert a.dtype == np.float32 and a.shape == b.shape
+        assert float(np.dot(a, b)) > 0.99999
