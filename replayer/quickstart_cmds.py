@@ -71,7 +71,7 @@ def quickstart(settings: Settings, source: Path | None, question: str) -> None:
             click.echo(f"  warning: {r.table}: {w}", err=True)
     click.echo(f"indexes built in {time.perf_counter() - t0:.1f} s")
     click.echo(f"\nQ: {question}")
-    for r in search(settings, question, k=3):
-        first = r.text.strip().splitlines()[0][:110]
-        click.echo(f"  [{r.table} {r.score:.3f}] {first}\n      source: {r.source}")
+    for hit in search(settings, question, k=3):
+        first = hit.text.strip().splitlines()[0][:110]
+        click.echo(f"  [{hit.table} {hit.score:.3f}] {first}\n      source: {hit.source}")
     click.echo("\nNext: replayer data status | replayer index query \"…\" | replayer serve")

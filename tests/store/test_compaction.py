@@ -48,10 +48,10 @@ def test_compaction_drops_duplicate_event_ids(tmp_path: Path) -> None:
     part = paths.partition("game_tick", "2025-12-14")
     first = partition_files(part)[0]
     (part / "part-99999999999999999999-1-000001.parquet").write_bytes(first.read_bytes())
-    assert connect(paths).execute("SELECT count(*) FROM game_tick").fetchone()[0] == 30
+    assert connect(paths).execute("SELECT count(*) FROM game_tick").fetchall()[0][0] == 30
     st = compact(paths)
     assert st.duplicates_dropped == 10
-    assert connect(paths).execute("SELECT count(*) FROM game_tick").fetchone()[0] == 20
+    assert connect(paths).execute("SELECT count(*) FROM game_tick").fetchall()[0][0] == 20
 
 
 def test_readers_see_inputs_until_every_output_is_in_place(tmp_path: Path) -> None:
@@ -86,9 +86,9 @@ def test_compaction_runs_while_the_writer_writes_and_loses_nothing(tmp_path: Pat
         while not done.is_set():
             compact(paths, grace=0.5)
             n = connect(paths).execute("SELECT count(*) - count(DISTINCT event_id) FROM game_tick")
-            assert n.fetchone()[0] == 0  # readers never see a row twice
+            assert n.fetchall()[0][0] == 0  # readers never see a row twice
         t.join()
     compact(paths)
     con = connect(paths)
-    assert con.execute("SELECT count(DISTINCT event_id), count(*) FROM game_tick").fetchone() == (
-        1200, 1200)
+    sql = "SELECT count(DISTINCT event_id), count(*) FROM game_tick"
+    assert con.execute(sql).fetchall()[0] == (1200, 1200)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _count(settings: Settings, table: str = "game_tick") -> int:
     con = connect(DataPaths(settings.data_dir))
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 def test_second_writer_is_refused_with_a_message_naming_the_holder(settings: Settings) -> None:
@@ -206,11 +206,11 @@ def test_events_round_trip_exactly_through_parquet(tmp_path: Path, payload: str,
         w.write(make_event(1, doc_type="server_state", event_name="playerUpdate", cash=cash,
                            raw_json=payload, tick=None, price=None))
     con = connect(DataPaths(d))
-    raw, p, t = con.execute("SELECT raw_json, price, tick FROM game_tick").fetchone()
+    raw, p, t = con.execute("SELECT raw_json, price, tick FROM game_tick").fetchall()[0]
     assert raw == payload
     assert p == Decimal(str(price)).quantize(Decimal("1e-18"), context=Context(prec=38))
     assert t == tick
-    (c,) = con.execute("SELECT cash FROM server_state").fetchone()
+    (c,) = con.execute("SELECT cash FROM server_state").fetchall()[0]
     assert c == cash
 
 
