@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,8 +46,3 @@ def emit_json(obj: Any) -> None:
 
 def warn(msg: str) -> None:
     click.echo(msg, err=True)
-
-
-def fail(msg: str, code: int = 1) -> None:
-    click.echo(f"error: {msg}", err=True)
-    sys.exit(code)

@@ -49,14 +49,6 @@ class WriteResult:
     def total_written(self) -> int:
         return sum(self.written.values())
 
-    def merge(self, other: WriteResult, index_offset: int = 0) -> None:
-        for k, v in other.written.items():
-            self.written[k] = self.written.get(k, 0) + v
-        self.duplicates += other.duplicates
-        self.rejected.extend(
-            Rejection(r.index + index_offset, r.event_name, r.reason) for r in other.rejected
-        )
-
 
 def _day_of(us: int) -> str:
     return (_EPOCH + timedelta(days=us // _US_PER_DAY)).isoformat()
