@@ -464,7 +464,7 @@ class EventWriter:
         with self._lock:
             self._check_open()
             fresh: dict[str, pa.Table] = {}
-            with storage_errors("reading the stored event ids"):
+            with storage_errors(f"reading the stored event ids under {self.paths.events}"):
                 for t, table in tables.items():
                     table, dups = self._dedup(t, table)
                     result.duplicates += dups
@@ -481,7 +481,7 @@ class EventWriter:
                 except _FlushFailed as exc:
                     for t, parts in exc.unwritten.items():
                         self._forget(t, parts)
-                    self._raise_storage(exc.cause, "writing events to Parquet")
+                    self._raise_storage(exc.cause, f"writing events to {self.paths.events}")
                 self._count(fresh, result)
                 return
             try:
@@ -493,7 +493,7 @@ class EventWriter:
                 if self._segment is not None and self._segment.broken:
                     self._segment.close()  # its tail could not be undone: a new one next time
                     self._segment = None
-                self._raise_storage(exc, "appending to the write-ahead log")
+                self._raise_storage(exc, f"appending to the write-ahead log in {self.paths.wal}")
             for t, table in fresh.items():
                 self._buffer[t].append(table)
             self._buffered += n
@@ -553,7 +553,7 @@ class EventWriter:
                         self._syncing = False
                     if error is not None:
                         self._failed = StorageError.from_os_error(
-                            error, "syncing the write-ahead log")
+                            error, f"syncing the write-ahead log in {self.paths.wal}")
                         self._sync_cv.notify_all()
                         raise self._failed from error
                     self._durable = max(self._durable, target)
@@ -565,7 +565,7 @@ class EventWriter:
         try:
             self._flush_locked()
         except _FlushFailed as exc:
-            self._raise_storage(exc.cause, "writing events to Parquet")
+            self._raise_storage(exc.cause, f"writing events to {self.paths.events}")
 
     def _flush_locked(self, extra: dict[str, pa.Table] | None = None) -> None:
         """Write the buffer (and `extra`, rows of the call in hand) to Parquet, one
