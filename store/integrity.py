@@ -44,12 +44,13 @@ _MAGIC_ENCRYPTED = b"PARE"
 QUARANTINE_NOTE_VERSION = 1
 
 _lock = threading.Lock()
-_intact: set[str] = set()  # passed the structural check in this process (files are immutable)
+# passed the structural check in this process: path -> (size, mtime_ns) when it did
+_intact: dict[str, tuple[int, int]] = {}
 _skipped: dict[str, str] = {}  # damaged and could not be moved: skipped by this process
 _warned: set[str] = set()
 
 
-def structural_problem(path: Path) -> str | None:
+def structural_problem(path: Path, size: int | None = None) -> str | None:
     """What is wrong with a Parquet file's frame (magic bytes, footer length), if anything.
 
     Two small reads: it catches truncated, emptied and overwritten files, not a flipped
@@ -57,7 +58,8 @@ def structural_problem(path: Path) -> str | None:
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
+        if size is None:
+            size = os.fstat(fd).st_size
         if size < 12:
             return f"{size} bytes: too small to be a Parquet file"
         head = os.pread(fd, 4, 0)
@@ -66,7 +68,7 @@ def structural_problem(path: Path) -> str | None:
         os.close(fd)
     if head not in (_MAGIC, _MAGIC_ENCRYPTED):
         return "no Parquet magic bytes at the start"
-    if tail[4:] not in (_MAGIC, _MAGIC_ENCRYPTED):
+    if len(tail) < 8 or tail[4:] not in (_MAGIC, _MAGIC_ENCRYPTED):
         return "no Parquet magic bytes at the end (truncated?)"
     footer = int.from_bytes(tail[:4], "little")
     if footer + 12 > size:
@@ -173,29 +175,36 @@ def quarantine_part(path: Path, reason: str, paths: DataPaths | None = None) -> 
         _warn(key, f"damaged part file {path} ({reason}) is skipped")
         return None
     with _lock:
-        _intact.discard(key)
+        _intact.pop(key, None)
     _warn(key, f"damaged part file {path} ({reason}) moved to {dest}; the rest of the store "
                "is unaffected; re-ingesting its source restores its events")
     return dest
 
 
 def usable(path: Path) -> bool:
-    """Whether a listed part file may be read: it passes the structural check (cached per
-    process; part files never change in place). A failing file is quarantined here."""
+    """Whether a listed part file may be read: it passes the structural check. The verdict
+    is kept per (path, size, mtime), so a listing costs a stat per file; a file that fails
+    is quarantined here."""
     key = str(path)
-    if key in _intact:
-        return True
-    if key in _skipped:
-        return False
     try:
-        problem = structural_problem(path)
+        st = os.stat(path)
     except FileNotFoundError:
         return False  # removed since the listing (a compaction's input)
     except OSError:
         return True  # unreadable for another reason: the reader reports it
+    if _intact.get(key) == (st.st_size, st.st_mtime_ns):
+        return True
+    if key in _skipped:
+        return False
+    try:
+        problem = structural_problem(path, st.st_size)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
     if problem is None:
         with _lock:
-            _intact.add(key)
+            _intact[key] = (st.st_size, st.st_mtime_ns)
         return True
     quarantine_part(path, problem)
     return False
