@@ -21,9 +21,7 @@ from store.rejects import RejectsFile
 from store.schema import SCHEMAS
 
 SOURCE = "legacy"
-EXPORT_VERSION = 1
 TICK = "tick"
-SYSTEM_TYPES = frozenset({"game_start", "game_end", "game_complete"})
 _QUANTUM = Decimal(1).scaleb(-18)
 _CTX = Context(prec=60)
 _MAX_MONEY = Decimal(10) ** 20

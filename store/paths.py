@@ -72,10 +72,6 @@ class DataPaths:
         return self.manifests / "schema_version.json"
 
     @property
-    def compaction_journal(self) -> Path:
-        return self.manifests / "compaction_journal.json"
-
-    @property
     def vector_checkpoint(self) -> Path:
         return self.manifests / "vector_index_checkpoint.json"
 

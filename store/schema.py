@@ -91,15 +91,6 @@ MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def schema_for(doc_type: str) -> pa.Schema:
-    try:
-        return SCHEMAS[doc_type]
-    except KeyError:
-        raise KeyError(
-            f"unknown doc type {doc_type!r}; expected one of {', '.join(DOC_TYPES)}"
-        ) from None
-
-
 def manifest_dict() -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
