@@ -38,11 +38,11 @@ from indexer.errors import (
     IndexerError,
     ProviderMissingError,
 )
-from indexer.registry import TABLE_FORMAT_VERSION, TABLE_NAMES, TableSpec, table_spec
+from indexer.registry import TABLE_FORMAT_VERSION, TableSpec, table_spec
 from indexer.source import Source, SourceScan
 from store.errors import StoreError, WriterLockedError
 from store.locks import FileLock
-from store.paths import DataPaths
+from store.paths import TABLE_NAMES, DataPaths
 from store.settings import Settings
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from typing import Literal
 from chunkers.chunk import EVENTS_CHUNKER_VERSION, MARKDOWN_CHUNKER_VERSION, NOTES_CHUNKER_VERSION
 from indexer.errors import IndexerError, ProviderMissingError, UnknownTableError
 from indexer.source import SourceScan
+from store.paths import TABLE_NAMES
 from store.settings import Settings
 
 ColumnKind = Literal["str", "list"]
@@ -109,9 +110,6 @@ _TABLES: dict[str, TableSpec] = {
         reasoning=True,
     ),
 }
-
-TABLE_NAMES: tuple[str, ...] = ("events", "code_context", "debug_notes")
-
 
 def table_spec(name: str) -> TableSpec:
     try:

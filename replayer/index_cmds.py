@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from indexer.registry import TABLE_NAMES
 from replayer.app import cli, emit_json, pass_settings, warn
+from store.paths import TABLE_NAMES
 from store.settings import Settings
 
 _TABLE = click.Choice(TABLE_NAMES)

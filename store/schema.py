@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,13 @@ SCHEMAS: dict[str, pa.Schema] = {
 MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
     t: tuple(f.name for f in TYPED[t] if f.type == MONEY) for t in DOC_TYPES
 }
+
+
+def nullable(fields: Iterable[pa.Field]) -> pa.Schema:
+    """The same columns, every one nullable: for tables assembled column by column whose
+    missing required values are found (and their rows refused) only afterwards, so the
+    table's schema never claims what its data breaks."""
+    return pa.schema([f.with_nullable(True) for f in fields])
 
 
 def manifest_dict() -> dict[str, Any]:
