@@ -14,11 +14,11 @@ from store.errors import RugsError, explain
 # `replayer serve` from loading pyarrow and friends before the MCP handshake.
 _MODULES: dict[str, tuple[str, ...]] = {
     "data": ("replayer.data_cmds", "replayer.query_cmds", "replayer.catalog_cmds"),
-    "schema": ("replayer.data_cmds", "replayer.eval_cmds"),
+    "schema": ("replayer.schema_cmds",),
     "ingest": ("replayer.ingest_cmds",),
     "legacy": ("replayer.ingest_cmds",),
     "index": ("replayer.index_cmds",),
-    "notes": ("replayer.index_cmds",),
+    "notes": ("replayer.notes_cmds",),
     "serve": ("replayer.serve_cmds",),
     "eval": ("replayer.eval_cmds",),
     "quickstart": ("replayer.quickstart_cmds",),
