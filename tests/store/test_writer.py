@@ -23,7 +23,7 @@ from store.schema import SCHEMAS
 from store.settings import Settings
 from store.views import connect
 from store.writer import EventWriter
-from tests.store.conftest import make_event
+from tests.event_store import make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
