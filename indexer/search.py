@@ -109,7 +109,7 @@ class SearchResult:
 
 
 def _rows(t: Any) -> list[dict[str, Any]]:
-    return t.to_pylist() if t is not None else []  # type: ignore[no-any-return]
+    return t.to_pylist() if t is not None else []
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:

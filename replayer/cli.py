@@ -10,6 +10,8 @@ import click
 from replayer.app import cli
 from store.errors import RugsError, explain
 
+__all__ = ["cli", "main"]
+
 # Top-level command -> the modules that attach to it. Importing only these keeps
 # `replayer serve` from loading pyarrow and friends before the MCP handshake.
 _MODULES: dict[str, tuple[str, ...]] = {

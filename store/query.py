@@ -114,7 +114,8 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> p
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def _check_game_id(game_id: object) -> str:

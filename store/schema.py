@@ -113,7 +113,8 @@ def read_manifest(paths: DataPaths) -> dict[str, Any] | None:
     p = paths.schema_manifest
     if not p.exists():
         return None
-    return json.loads(p.read_text())
+    manifest: dict[str, Any] = json.loads(p.read_text())
+    return manifest
 
 
 def on_disk_version(paths: DataPaths) -> int | None:
