@@ -41,3 +41,7 @@ class CheckpointVersionError(IndexerError):
 
 class ProviderMissingError(IndexerError):
     """A table's source provider module is not installed (e.g. events before its chunker)."""
+
+
+class ContextFileExistsError(IndexerError):
+    """`replayer context init` would overwrite an existing CONTEXT.md (only --force does)."""
