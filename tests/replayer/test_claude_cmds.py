@@ -213,7 +213,7 @@ async def _server_session(repo: Path) -> tuple[set[str], dict[str, Any]]:
         res = await c.call_tool("search_code_context",
                                 {"query": "reconciliation report at midnight", "k": 3,
                                  "mode": "text"})
-        assert not res.is_error, res.content[0].text
+        assert not res.is_error, res.content
         assert res.structured_content is not None
         return names, res.structured_content
 
@@ -239,3 +239,11 @@ async def test_the_server_starts_as_mcp_json_names_it_and_has_every_cited_tool(
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_the_hook_fails_open_even_when_its_settings_cannot_be_read(
+        initialised: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, _ = initialised
+    res = _run_hook(repo, tmp_path, RUGS_FLUSH_EVENTS="many")
+    assert "may be stale" in _hook_json(res)
+    assert res.stderr.startswith("warning: SessionStart hook failed (ValueError")
