@@ -63,7 +63,7 @@ def test_first_run_creates_four_files_and_the_second_changes_nothing(
 
 def test_settings_keep_other_keys_events_and_session_start_hooks(
         repo: Path, tools: list[ToolInfo]) -> None:
-    existing = {
+    existing: dict[str, Any] = {
         "permissions": {"allow": ["Bash(git status)"]},
         "hooks": {
             "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command",
