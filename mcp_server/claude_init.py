@@ -203,7 +203,7 @@ def merge_settings(path: Path, text: str | None, command: str) -> FileChange:
 def whole_file(rel: str, path: Path, text: str | None, new: str, force: bool) -> FileChange:
     """A file we own entirely: replaced only if a previous run wrote it, or with `force`."""
     if text is None:
-        return FileChange(rel, path, None, new, "create", "written")
+        return FileChange(rel, path, None, new, "create")
     if text == new:
         return FileChange(rel, path, text, text, "unchanged")
     if GENERATED_MARK in text or force:
