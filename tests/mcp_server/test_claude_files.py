@@ -18,15 +18,9 @@ from mcp_server.claude_files import (
     launch_for,
     render_agent,
     render_context_command,
-    server_tools,
 )
 from mcp_server.errors import ClaudeConfigError
 from store.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> list[ToolInfo]:
-    return server_tools(Settings(data_dir=tmp_path_factory.mktemp("data")))
 
 
 def front_matter(text: str) -> tuple[dict[str, Any], str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mcp_server.claude_files import ToolInfo, server_tools
+from mcp_server.claude_files import ToolInfo
 from mcp_server.claude_init import (
     AGENT_MD,
     COMMAND_MD,
@@ -20,11 +20,6 @@ from mcp_server.claude_init import (
 )
 from mcp_server.errors import ClaudeConfigError
 from store.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> list[ToolInfo]:
-    return server_tools(Settings(data_dir=tmp_path_factory.mktemp("data")))
 
 
 @pytest.fixture
