@@ -18,16 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.errors import IndexerError
+from indexer.errors import EvalFileError
 from indexer.search import MODES, Searcher, SearchResult
 from store.settings import Settings
 
 TOP_K = 10  # MRR counts ranks 1..10
 TABLES = ("events", "code_context")
-
-
-class EvalFileError(IndexerError):
-    """A question file cannot be read or a line is not a valid question."""
 
 
 @dataclass(frozen=True)

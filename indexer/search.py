@@ -21,6 +21,7 @@ from indexer.embedder import Embedder, make_embedder
 from indexer.errors import InvalidQueryError, TableNotBuiltError
 from indexer.filters import Filter, applicable, as_filters, to_sql
 from indexer.registry import TABLE_NAMES, TableSpec, table_spec
+from store.errors import HINT_FULL_BUILD
 from store.paths import DataPaths
 from store.settings import Settings
 
@@ -196,7 +197,8 @@ class Searcher:
                 f"table {name} was built with model {stored.get('model_id')!r} "
                 f"(dim {stored.get('dim')}), but the query model is {mine.get('model_id')!r} "
                 f"(dim {mine.get('dim')}): use the same model (RUGS_MODEL_ID / RUGS_MODEL_PATH) "
-                f"or rebuild with `replayer index build --full --table {name}`"
+                f"or rebuild with `replayer index build --full --table {name}`",
+                hint=HINT_FULL_BUILD,
             )
         self._checked[name] = key
         self._checked_at[name] = version

@@ -9,6 +9,7 @@ import sys
 import click
 
 from replayer.app import cli
+from store.errors import RugsError, explain
 
 # Top-level command -> the modules that attach to it. Importing only these keeps
 # `replayer serve` from loading pyarrow and friends before the MCP handshake.
@@ -43,21 +44,6 @@ class _LazyGroup(click.Group):
 
 
 cli.__class__ = _LazyGroup
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = []
-    for mod, name in (
-        ("store.errors", "StoreError"),
-        ("chunkers.errors", "ChunkerError"),
-        ("indexer.errors", "IndexerError"),
-        ("mcp_server.errors", "ServerError"),
-    ):
-        try:
-            errors.append(getattr(importlib.import_module(mod), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
 
 
 def _is_hook_call(argv: list[str]) -> bool:
@@ -98,11 +84,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:
-        if isinstance(exc, _known_errors()):
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(1)
-        raise
+    except RugsError as exc:
+        print(f"error: {explain(exc)}", file=sys.stderr)
+        sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -1,9 +1,79 @@
-"""Typed errors of the store package; the CLI prints their message as one line."""
+"""The project's error tree, and `explain()`: the one place an error becomes a line of text.
+
+Every error raised on purpose derives from `RugsError`; each package keeps its own branch:
+
+    RugsError
+    ├── StoreError                      store/errors.py
+    │   ├── WriterLockedError           another process holds the single-writer lock
+    │   ├── WriterClosedError           write() after close()
+    │   ├── SchemaVersionError          an on-disk format newer than this code
+    │   ├── InvalidEventError           one event failed validation (the batch goes on)
+    │   ├── QueryError                  a DuckDB query failed or found nothing to answer
+    │   │   └── UnsafeQueryError        refused by the read-only allowlist or the sandbox
+    │   ├── IngestError                 an input cannot be read as any capture format
+    │   │   └── RecordRejected          one record cannot be read: it goes to the rejects file
+    │   ├── CatalogError                the event catalog cannot be built, read or asked
+    │   ├── ValidationError             a validation record was refused
+    │   └── InvalidNoteError            a debug note was refused; nothing was written
+    ├── ChunkerError                    chunkers/errors.py
+    │   ├── DuplicateChunkIdError       one source produced two chunks with one id
+    │   └── NoteRecordError             a stored note lacks what the notes chunker needs
+    ├── IndexerError                    indexer/errors.py
+    │   ├── EmbedderUnavailableError    the embedding model cannot be loaded
+    │   ├── FingerprintMismatchError    a table of another model or chunker: full build only
+    │   ├── UnknownTableError           not one of events, code_context, debug_notes
+    │   ├── TableNotBuiltError          a table that has never been built
+    │   ├── IndexBusyError              another process is building that table
+    │   ├── InvalidFilterError          a search filter names an unknown column or bad value
+    │   ├── InvalidQueryError           an empty query, an unknown mode, a k out of range
+    │   ├── CheckpointVersionError      a checkpoint written by newer code
+    │   ├── ProviderMissingError        a table's source provider is not installed
+    │   ├── EvalFileError               a question file or line cannot be read
+    │   └── ContextFileExistsError      `context init` would overwrite a CONTEXT.md
+    └── ServerError                     mcp_server/errors.py
+        ├── ServerConfigError           the server cannot start as asked
+        ├── ClaudeConfigError           a Claude Code file to merge into is malformed
+        └── ToolCallError               a tool call the model can fix (an MCP ToolError)
+
+The message (`str(exc)`) says what happened, for a person at the shell, and may name the
+`replayer` command that fixes it. `hint` says how an agent fixes it with the MCP tools; a
+class sets a default, a raise site may pass its own (`QueryError(msg, hint=...)`).
+"""
 
 from __future__ import annotations
 
 
-class StoreError(Exception):
+class RugsError(Exception):
+    """Root of every error the project raises on purpose."""
+
+    hint: str = ""  # how the caller of an MCP tool fixes it; empty when the message says all
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
+
+
+def explain(exc: BaseException, *, for_agent: bool = False) -> str:
+    """One line: the message, and for an agent the hint that names the tool to call."""
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    hint = getattr(exc, "hint", "") if for_agent else ""
+    if not hint:
+        return msg
+    if not msg.endswith((".", "!", "?")):
+        msg += "."
+    return f"{msg} {hint}"
+
+
+# Hints shared by raise sites in several packages.
+HINT_LIST_GAMES = "From this server: list_games lists the game ids."
+HINT_LIST_EVENTS = "From this server: list_event_types lists the event names."
+HINT_INGEST = "Data is ingested outside the agent (`replayer ingest FILE`)."
+HINT_FULL_BUILD = ("A full rebuild is needed: a person runs `replayer index build --full` "
+                   "outside the agent.")
+
+
+class StoreError(RugsError):
     """Base of every error the store raises on purpose."""
 
 
@@ -33,3 +103,19 @@ class UnsafeQueryError(QueryError):
 
 class IngestError(StoreError):
     """An input file cannot be read as any known capture format."""
+
+
+class RecordRejected(IngestError):
+    """One record (line, array element, sample) cannot be read; it goes to the rejects file."""
+
+
+class CatalogError(StoreError):
+    """The event catalog cannot be built or read, or names no such event."""
+
+
+class ValidationError(StoreError):
+    """A validation record was refused (unknown status, empty event name, bad file)."""
+
+
+class InvalidNoteError(StoreError):
+    """A note was refused (empty topic or text, too long, bad tags); nothing was written."""

@@ -17,7 +17,6 @@ from typing import IO, Any, Protocol
 
 from store.capture import (
     LAYOUT_JSONL,
-    RecordRejected,
     WireEvent,
     detect_layout,
     iter_document,
@@ -25,7 +24,7 @@ from store.capture import (
     parse_doc_item,
     parse_jsonl_line,
 )
-from store.errors import IngestError, SchemaVersionError
+from store.errors import IngestError, RecordRejected, SchemaVersionError
 from store.paths import DataPaths
 from store.rejects import RejectsFile
 from store.schema import write_json_atomic

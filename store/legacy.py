@@ -15,8 +15,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from store.capture import RecordRejected
-from store.errors import IngestError
+from store.errors import IngestError, RecordRejected
 from store.paths import DataPaths
 from store.rejects import RejectsFile
 from store.schema import SCHEMAS

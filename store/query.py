@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from store.errors import QueryError
+from store.errors import HINT_LIST_GAMES, QueryError
 from store.paths import DOC_TYPES, DataPaths
 from store.sandbox import check_statement
 from store.schema import check_version
@@ -183,7 +183,8 @@ def get_game_episode(
         table = _arrow(con, sql, params)
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
-                f"no ticks stored for game {gid!r}; `replayer data games` lists the games"
+                f"no ticks stored for game {gid!r}; `replayer data games` lists the games",
+                hint=HINT_LIST_GAMES,
             )
     return table
 
@@ -224,7 +225,8 @@ def get_tick_features(
         table = _arrow(con, sql, {"game_id": gid, "limit": limit, "offset": offset})
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
-                f"no ticks stored for game {gid!r}; `replayer data games` lists the games"
+                f"no ticks stored for game {gid!r}; `replayer data games` lists the games",
+                hint=HINT_LIST_GAMES,
             )
     return table
 

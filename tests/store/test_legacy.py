@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store.capture import RecordRejected
-from store.errors import IngestError
+from store.errors import IngestError, RecordRejected
 from store.event import event_id_for, normalize
 from store.files import committed_files
 from store.legacy import (

@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import query as q
-from store.capture import RecordRejected
-from store.errors import QueryError, UnsafeQueryError
+from store.errors import QueryError, RecordRejected, UnsafeQueryError
 from store.legacy import import_legacy, parse_legacy_line
 from store.paths import DataPaths
 from store.settings import Settings
