@@ -190,7 +190,8 @@ def render_agent(server: str, tools: Sequence[ToolInfo]) -> str:
         f"| {t(x.name)} | {'reads' if x.read_only else 'writes (additive)'} | {x.summary} |"
         for x in tools)
     return head + f"""{GENERATED_MARK} from the `{server}` MCP server's tool list; run it again \
-after upgrading rugs-replayer. A hand-edited copy is kept unless `--force`. -->
+after upgrading rugs-replayer. It replaces this file while this line is here: delete the line \
+to keep your edits. -->
 
 You are **{AGENT_NAME}**. You answer questions about the rugs.fun WebSocket protocol and \
 the games captured from it with the tools of the `{server}` MCP server. What those tools \
@@ -283,7 +284,8 @@ def render_context_command(server: str, tools: Sequence[ToolInfo]) -> str:
         ("argument-hint", "[question]"),
         ("allowed-tools", ", ".join(allowed)),
     ])
-    return head + f"""{GENERATED_MARK}; run it again after upgrading rugs-replayer. -->
+    return head + f"""{GENERATED_MARK}; run it again after upgrading rugs-replayer. It \
+replaces this file while this line is here: delete the line to keep your edits. -->
 
 Look up what this repository's CONTEXT.md files say about: $ARGUMENTS
 
