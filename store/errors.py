@@ -28,9 +28,11 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   ├── InvalidQueryError           an empty query, an unknown mode, a k out of range
     │   ├── CheckpointVersionError      a checkpoint written by newer code
     │   ├── ProviderMissingError        a table's source provider is not installed
-    │   └── EvalFileError               a question file or line cannot be read
+    │   ├── EvalFileError               a question file or line cannot be read
+    │   └── ContextFileExistsError      `context init` would overwrite a CONTEXT.md
     └── ServerError                     mcp_server/errors.py
         ├── ServerConfigError           the server cannot start as asked
+        ├── ClaudeConfigError           a Claude Code file to merge into is malformed
         └── ToolCallError               a tool call the model can fix (an MCP ToolError)
 
 The message (`str(exc)`) says what happened, for a person at the shell, and may name the
