@@ -11,15 +11,17 @@ import click
 from replayer.app import cli
 from store.errors import RugsError, explain
 
+__all__ = ["cli", "main"]
+
 # Top-level command -> the modules that attach to it. Importing only these keeps
 # `replayer serve` from loading pyarrow and friends before the MCP handshake.
 _MODULES: dict[str, tuple[str, ...]] = {
     "data": ("replayer.data_cmds", "replayer.query_cmds", "replayer.catalog_cmds"),
-    "schema": ("replayer.data_cmds", "replayer.eval_cmds"),
+    "schema": ("replayer.schema_cmds",),
     "ingest": ("replayer.ingest_cmds",),
     "legacy": ("replayer.ingest_cmds",),
     "index": ("replayer.index_cmds",),
-    "notes": ("replayer.index_cmds",),
+    "notes": ("replayer.notes_cmds",),
     "serve": ("replayer.serve_cmds",),
     "eval": ("replayer.eval_cmds",),
     "quickstart": ("replayer.quickstart_cmds",),

@@ -54,9 +54,14 @@ class RugsError(Exception):
             self.hint = hint
 
 
+def one_line(exc: BaseException) -> str:
+    """The exception's text on one line (DuckDB and others span several)."""
+    return " ".join(str(exc).split())
+
+
 def explain(exc: BaseException, *, for_agent: bool = False) -> str:
     """One line: the message, and for an agent the hint that names the tool to call."""
-    msg = " ".join(str(exc).split()) or type(exc).__name__
+    msg = one_line(exc) or type(exc).__name__
     hint = getattr(exc, "hint", "") if for_agent else ""
     if not hint:
         return msg
