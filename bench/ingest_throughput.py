@@ -96,7 +96,7 @@ def batches(payloads: list[tuple[str, str]], total: int, size: int) -> list[pa.T
 
 
 def run(payloads: list[tuple[str, str]], total: int, size: int, singles: int,
-        reps: int = 2) -> dict:
+        reps: int = 2) -> dict[str, Any]:
     tables = batches(payloads, total, size)
     raw_bytes = sum(t.column("raw_json").nbytes for t in tables)
     work = Path(tempfile.mkdtemp(prefix="rugs-bench-"))

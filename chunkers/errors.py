@@ -1,9 +1,11 @@
-"""Typed errors of the chunkers package; the CLI prints their message as one line."""
+"""Typed errors of the chunkers package (a branch of the tree drawn in store/errors.py)."""
 
 from __future__ import annotations
 
+from store.errors import RugsError
 
-class ChunkerError(Exception):
+
+class ChunkerError(RugsError):
     """Base of every error a chunker raises on purpose."""
 
 
@@ -11,5 +13,5 @@ class DuplicateChunkIdError(ChunkerError):
     """One source produced two chunks with the same id (ids must be unique per table)."""
 
 
-class InvalidNoteError(ChunkerError):
-    """A debug note record lacks a field the notes chunker needs."""
+class NoteRecordError(ChunkerError):
+    """A stored debug note lacks the id, topic or text the notes chunker needs."""

@@ -20,14 +20,15 @@ from typing import Any
 from chunkers.chunk import EVENTS_CHUNKER_VERSION, Chunk
 from chunkers.vocabulary import event_meaning, field_meaning, path_words, phase_words, title
 from store.catalog import (
+    ID_FORMATS,
     Catalog,
     EventInfo,
     FieldInfo,
     parent_path,
-    parse_raw,
     to_datetime,
     value_format,
 )
+from store.payload import parse_raw
 
 CHUNKER_VERSION = EVENTS_CHUNKER_VERSION
 CATALOG_SOURCE = "catalog"
@@ -53,8 +54,6 @@ KIND_SIDEBET = "sidebet"
 KIND_SYSTEM = "system_event"
 KIND_REQUEST = "client_request"
 
-_ID_FORMATS = frozenset({"player id (Privy DID)", "UUID", "game id (date-hex)", "prefixed id",
-                         "64-hex hash or seed", "hex string", "W3C traceparent"})
 _SPECIFIC_DOC_TYPES = ("server_state", "player_action", "system_event", "complete_game",
                        "game_tick", "ws_event")
 _NOISY_KEYS = ("time", "stamp", "until", "ends", "seconds", "updated")
@@ -186,7 +185,7 @@ def _request_payload(cat: Catalog | None, name: str) -> str:
     if set(req.payload_kinds) == {"null"}:
         return " (sent without arguments)"
     pairs = [f"{f.path} {fmt(f.examples[0])}" for f in _top_level(req)
-             if f.examples and f.format not in _ID_FORMATS]
+             if f.examples and f.format not in ID_FORMATS]
     return f" (sent with {_join(pairs, 4)})" if pairs else ""
 
 
@@ -358,7 +357,7 @@ def _values_phrase(f: FieldInfo) -> str:
         return ""
     if fmt_name == "epoch milliseconds":
         return f"epoch milliseconds, e.g. {fmt(f.examples[0])} ({_epoch_text(f.examples[0])})"
-    if fmt_name in _ID_FORMATS:
+    if fmt_name in ID_FORMATS:
         return fmt_name  # an opaque id's digits say nothing and cost many word pieces
     ex = "e.g. " + _join(fmt(v) for v in f.examples[:2])
     if fmt_name:
@@ -660,7 +659,7 @@ def _sidebet_phrase(entries: list[Any]) -> str:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and value_format([value]) in _ID_FORMATS
+    return isinstance(value, str) and value_format([value]) in ID_FORMATS
 
 
 def _summary_pairs(rec: dict[str, Any], skip: set[str]) -> list[str]:

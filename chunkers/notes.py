@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chunkers.chunk import Chunk
-from chunkers.errors import InvalidNoteError
+from chunkers.errors import NoteRecordError
 from chunkers.markdown import MAX_BODY_CHARS, pack_body
 from store.notes import Note
 
@@ -11,7 +11,7 @@ from store.notes import Note
 def chunk_note(note: Note, *, source: str, max_body_chars: int = MAX_BODY_CHARS) -> list[Chunk]:
     """Chunks of one note; ids are `note:<note_id>:<part>`, stable for an unchanged note."""
     if not note.note_id or not note.text.strip() or not note.topic.strip():
-        raise InvalidNoteError(f"note {note.note_id!r} needs an id, a topic and text")
+        raise NoteRecordError(f"note {note.note_id!r} needs an id, a topic and text")
     ts = note.ts.isoformat().replace("+00:00", "Z")
     header = f"Debug note: {note.topic}"
     byline = f"by {note.author} on {note.ts.date().isoformat()}"

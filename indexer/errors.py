@@ -1,9 +1,11 @@
-"""Typed errors of the indexer package; the CLI prints their message as one line."""
+"""Typed errors of the indexer package (a branch of the tree drawn in store/errors.py)."""
 
 from __future__ import annotations
 
+from store.errors import HINT_FULL_BUILD, RugsError
 
-class IndexerError(Exception):
+
+class IndexerError(RugsError):
     """Base of every error the indexer raises on purpose."""
 
 
@@ -14,6 +16,8 @@ class EmbedderUnavailableError(IndexerError):
 class FingerprintMismatchError(IndexerError):
     """A table was built with another model or chunker version: only a full build may proceed."""
 
+    hint = HINT_FULL_BUILD
+
 
 class UnknownTableError(IndexerError):
     """A table name that is not one of events, code_context, debug_notes."""
@@ -22,9 +26,13 @@ class UnknownTableError(IndexerError):
 class TableNotBuiltError(IndexerError):
     """A search or stats call on a table that has never been built."""
 
+    hint = "From this server: call sync_index with that table, then search again."
+
 
 class IndexBusyError(IndexerError):
     """Another process is building the same table right now."""
+
+    hint = "Another build of that table is running: retry in a few seconds."
 
 
 class InvalidFilterError(IndexerError):
@@ -41,3 +49,11 @@ class CheckpointVersionError(IndexerError):
 
 class ProviderMissingError(IndexerError):
     """A table's source provider module is not installed (e.g. events before its chunker)."""
+
+
+class EvalFileError(IndexerError):
+    """A question file cannot be read or a line is not a valid question."""
+
+
+class ContextFileExistsError(IndexerError):
+    """`replayer context init` would overwrite an existing CONTEXT.md (only --force does)."""

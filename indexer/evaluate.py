@@ -18,16 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.errors import IndexerError
+from indexer.errors import EvalFileError
 from indexer.search import MODES, Searcher, SearchResult
 from store.settings import Settings
 
 TOP_K = 10  # MRR counts ranks 1..10
 TABLES = ("events", "code_context")
-
-
-class EvalFileError(IndexerError):
-    """A question file cannot be read or a line is not a valid question."""
 
 
 @dataclass(frozen=True)
@@ -220,8 +216,4 @@ def format_report(rep: EvalReport, questions: Sequence[Question] | None = None,
                 lines.append(f"  {q.id} [{q.table}] {per}: {q.question}")
     lines.append(f"({rep.questions} questions in {rep.seconds:.1f} s)")
     return "\n".join(lines)
-
-
-def report_json(rep: EvalReport) -> dict[str, Any]:
-    return rep.to_dict()
 

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from indexer.embedder import Embedder, make_embedder
 from indexer.errors import InvalidQueryError, TableNotBuiltError
 from indexer.filters import Filter, applicable, as_filters, to_sql
-from indexer.registry import TABLE_NAMES, TableSpec, table_spec
-from store.paths import DataPaths
+from indexer.registry import TableSpec, table_spec
+from store.errors import HINT_FULL_BUILD
+from store.paths import SEARCH_DEFAULT_TABLES, TABLE_NAMES, DataPaths
 from store.settings import Settings
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class SearchResult:
 
 
 def _rows(t: Any) -> list[dict[str, Any]]:
-    return t.to_pylist() if t is not None else []  # type: ignore[no-any-return]
+    return t.to_pylist() if t is not None else []
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:
@@ -196,7 +197,8 @@ class Searcher:
                 f"table {name} was built with model {stored.get('model_id')!r} "
                 f"(dim {stored.get('dim')}), but the query model is {mine.get('model_id')!r} "
                 f"(dim {mine.get('dim')}): use the same model (RUGS_MODEL_ID / RUGS_MODEL_PATH) "
-                f"or rebuild with `replayer index build --full --table {name}`"
+                f"or rebuild with `replayer index build --full --table {name}`",
+                hint=HINT_FULL_BUILD,
             )
         self._checked[name] = key
         self._checked_at[name] = version
@@ -246,7 +248,7 @@ class Searcher:
         elif tables:
             names = list(tables)
         else:
-            names = [n for n in TABLE_NAMES if n != "debug_notes" or include_notes]
+            names = [n for n in TABLE_NAMES if n in SEARCH_DEFAULT_TABLES or include_notes]
         specs = [table_spec(n) for n in names]
         single = len(specs) == 1
         if single:

@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from store.errors import IngestError, InvalidEventError, RecordRejected
 from store.event import MAX_JSON_DEPTH, check_text, event_id_for, parse_ts
+from store.payload import is_trace
 
 # The stdlib JSON string scanner (C-accelerated); typeshed does not declare it.
 scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
@@ -155,26 +156,25 @@ def array_items(s: str, i: int = 0) -> tuple[list[tuple[Any, int, int]], int]:
 # -- payloads ---------------------------------------------------------------------------------
 
 
-def _is_trace(v: Any) -> bool:
-    return isinstance(v, dict) and "__trace" in v
-
-
-def unwrap(data: Any, text: str) -> tuple[Any, str, bool]:
+def unwrap_text(data: Any, text: str) -> tuple[Any, str, bool]:
     """(payload, its exact text, traced) of a captured `data` value and its original text.
+
+    The storing side of `store.payload.unwrap` (which classifies stored payloads): same
+    traced form, but the payload keeps its original bytes.
 
     `[{"__trace": …}, payload]` is the traced wire form: the payload is the second
     element, sliced out of the original text. With several arguments after the trace the
     payload is the list of them. A bare trace object (the CDP recorder kept only the
     first argument) stays as it is: there is no other payload to keep.
     """
-    if isinstance(data, list) and len(data) >= 2 and _is_trace(data[0]):
+    if isinstance(data, list) and len(data) >= 2 and is_trace(data[0]):
         items, _ = array_items(text)
         if len(items) == 2:
             payload, start, end = items[1]
             return payload, text[start:end], True
         start, end = items[1][1], items[-1][2]
         return [v for v, _, _ in items[1:]], "[" + text[start:end] + "]", True
-    return data, text, _is_trace(data)
+    return data, text, is_trace(data)
 
 
 def _history_spans(payload: Any, text: str) -> tuple[tuple[int, int], ...]:
@@ -322,7 +322,7 @@ def _wire_event(
     data_text: str,
 ) -> WireEvent:
     try:
-        payload, raw, traced = unwrap(data, data_text)
+        payload, raw, traced = unwrap_text(data, data_text)
         spans = _history_spans(payload, raw)
     except json.JSONDecodeError as exc:  # cannot happen for text the scanner just read
         raise RecordRejected(f"payload not readable: {_short(exc)}") from None

@@ -24,6 +24,7 @@ from store.integrity import PARQUET_WRITE_OPTIONS, parquet_problem, quarantine_p
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import SCHEMAS, write_json_atomic
+from store.views import sql_literal
 
 # Rows per compacted file: a past day of ticks (~345k) becomes one file.
 MAX_ROWS_PER_FILE = 1_000_000
@@ -125,7 +126,7 @@ def recover(paths: DataPaths) -> int:
 
 def _sql_list(files: list[Path]) -> str:
     # Our own directory listing, quoted: the only literals that enter this SQL.
-    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    return "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tuple[Any, ...]:

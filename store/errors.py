@@ -1,7 +1,47 @@
-"""Typed errors of the store package; the CLI prints their message as one line.
+"""The project's error tree, and `explain()`: the one place an error becomes a line of text.
 
-A class with a clear fix carries it as `hint` (a short "how to fix" string) for the CLI
-and the MCP translation.
+Every error raised on purpose derives from `RugsError`; each package keeps its own branch:
+
+    RugsError
+    ├── StoreError                      store/errors.py
+    │   ├── WriterLockedError           another process holds the single-writer lock
+    │   ├── WriterClosedError           write() after close()
+    │   ├── WriterFailedError           a failed fsync: the writer must be reopened
+    │   ├── SchemaVersionError          an on-disk format newer than this code
+    │   ├── InvalidEventError           one event failed validation (the batch goes on)
+    │   ├── QueryError                  a DuckDB query failed or found nothing to answer
+    │   │   └── UnsafeQueryError        refused by the read-only allowlist or the sandbox
+    │   ├── IngestError                 an input cannot be read as any capture format
+    │   │   └── RecordRejected          one record cannot be read: it goes to the rejects file
+    │   ├── CatalogError                the event catalog cannot be built, read or asked
+    │   ├── ValidationError             a validation record was refused
+    │   ├── InvalidNoteError            a debug note was refused; nothing was written
+    │   ├── SettingsError               a setting's value cannot be used (names its variable)
+    │   └── StorageError                the file system refused a read or write
+    │       └── DiskFullError           no space left (ENOSPC, EDQUOT, EFBIG)
+    ├── ChunkerError                    chunkers/errors.py
+    │   ├── DuplicateChunkIdError       one source produced two chunks with one id
+    │   └── NoteRecordError             a stored note lacks what the notes chunker needs
+    ├── IndexerError                    indexer/errors.py
+    │   ├── EmbedderUnavailableError    the embedding model cannot be loaded
+    │   ├── FingerprintMismatchError    a table of another model or chunker: full build only
+    │   ├── UnknownTableError           not one of events, code_context, debug_notes
+    │   ├── TableNotBuiltError          a table that has never been built
+    │   ├── IndexBusyError              another process is building that table
+    │   ├── InvalidFilterError          a search filter names an unknown column or bad value
+    │   ├── InvalidQueryError           an empty query, an unknown mode, a k out of range
+    │   ├── CheckpointVersionError      a checkpoint written by newer code
+    │   ├── ProviderMissingError        a table's source provider is not installed
+    │   ├── EvalFileError               a question file or line cannot be read
+    │   └── ContextFileExistsError      `context init` would overwrite a CONTEXT.md
+    └── ServerError                     mcp_server/errors.py
+        ├── ServerConfigError           the server cannot start as asked
+        ├── ClaudeConfigError           a Claude Code file to merge into is malformed
+        └── ToolCallError               a tool call the model can fix (an MCP ToolError)
+
+The message (`str(exc)`) says what happened, for a person at the shell, and may name the
+`replayer` command that fixes it. `hint` says how an agent fixes it with the MCP tools; a
+class sets a default, a raise site may pass its own (`QueryError(msg, hint=...)`).
 """
 
 from __future__ import annotations
@@ -11,22 +51,51 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class StoreError(Exception):
-    """Base of every error the store raises on purpose."""
+class RugsError(Exception):
+    """Root of every error the project raises on purpose."""
 
-    hint: str | None = None
+    hint: str = ""  # how the caller of an MCP tool fixes it; empty when the message says all
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's text on one line (DuckDB and others span several)."""
+    return " ".join(str(exc).split())
+
+
+def explain(exc: BaseException, *, for_agent: bool = False) -> str:
+    """One line: the message, and for an agent the hint that names the tool to call."""
+    msg = one_line(exc) or type(exc).__name__
+    hint = getattr(exc, "hint", "") if for_agent else ""
+    if not hint:
+        return msg
+    if not msg.endswith((".", "!", "?")):
+        msg += "."
+    return f"{msg} {hint}"
+
+
+# Hints shared by raise sites in several packages.
+HINT_LIST_GAMES = "From this server: list_games lists the game ids."
+HINT_LIST_EVENTS = "From this server: list_event_types lists the event names."
+HINT_INGEST = "Data is ingested outside the agent (`replayer ingest FILE`)."
+HINT_FULL_BUILD = ("A full rebuild is needed: a person runs `replayer index build --full` "
+                   "outside the agent.")
+
+
+class StoreError(RugsError):
+    """Base of every error the store raises on purpose."""
 
 
 class WriterLockedError(StoreError):
     """Another process holds the single-writer lock of this data root."""
 
-    hint = "stop the other writer or wait for it to finish"
-
 
 class SchemaVersionError(StoreError):
     """The on-disk format is newer (or otherwise unknown) to this code."""
-
-    hint = "upgrade rugs-replayer"
 
 
 class InvalidEventError(StoreError):
@@ -36,13 +105,9 @@ class InvalidEventError(StoreError):
 class WriterClosedError(StoreError):
     """write() was called on a writer that was closed."""
 
-    hint = "open a new EventWriter"
-
 
 class WriterFailedError(StoreError):
     """The writer hit a storage error it cannot vouch for (a failed fsync); reopen it."""
-
-    hint = "close this writer and open a new one: the next open replays the write-ahead log"
 
 
 class QueryError(StoreError):
@@ -61,6 +126,18 @@ class RecordRejected(IngestError):
     """One record (line, array element, sample) cannot be read; it goes to the rejects file."""
 
 
+class CatalogError(StoreError):
+    """The event catalog cannot be built or read, or names no such event."""
+
+
+class ValidationError(StoreError):
+    """A validation record was refused (unknown status, empty event name, bad file)."""
+
+
+class InvalidNoteError(StoreError):
+    """A note was refused (empty topic or text, too long, bad tags); nothing was written."""
+
+
 class SettingsError(StoreError):
     """A setting (environment variable or flag) has a value that cannot be used."""
 
@@ -72,36 +149,22 @@ class StorageError(StoreError):
     def from_os_error(cls, exc: OSError, doing: str) -> StorageError:
         """The typed error for an OSError met while `doing` something (one line)."""
         where = f" ({exc.filename})" if exc.filename else ""
-        reason = exc.strerror or str(exc) or type(exc).__name__
+        reason = exc.strerror or one_line(exc) or type(exc).__name__
         if exc.errno in _FULL:
-            return DiskFullError(f"{doing}: {reason}{where}")
+            return DiskFullError(f"{doing}: {reason}{where}; free space on that file system "
+                                 "(df -h), then run the command again: nothing acknowledged "
+                                 "was lost")
         return StorageError(f"{doing}: {reason}{where}")
 
 
 class DiskFullError(StorageError):
     """No space left (or the quota is used up) on the file system of the data root."""
 
-    hint = (
-        "free space on that file system (df -h), then run the command again: "
-        "nothing acknowledged was lost"
-    )
-
-    def __str__(self) -> str:
-        return f"{super().__str__()}; {self.hint}"
-
-
-class DamagedFileError(StoreError):
-    """A stored file (Parquet part, WAL segment) failed its checksum or cannot be parsed."""
-
-    hint = "run `replayer data verify --quarantine` to move damaged files aside"
+    hint = ("The data root's disk is full: a person frees space outside the agent; nothing "
+            "acknowledged was lost.")
 
 
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """True for the OS errors that mean "no space": ENOSPC, EDQUOT, EFBIG (file size limit)."""
-    return isinstance(exc, OSError) and exc.errno in _FULL
 
 
 @contextmanager

@@ -111,8 +111,9 @@ def parquet_problem(path: Path, *, pages: bool = True) -> str | None:
 
 def read_event_ids(path: Path) -> list[str]:
     """The event_id column of a part file, its pages verified (the writer's dedup input)."""
-    return pq.read_table(path, columns=["event_id"], page_checksum_verification=True,
-                         pre_buffer=False).column(0).to_pylist()
+    ids: list[str] = pq.read_table(path, columns=["event_id"], page_checksum_verification=True,
+                                   pre_buffer=False).column(0).to_pylist()
+    return ids
 
 
 def _root_of(path: Path) -> DataPaths | None:

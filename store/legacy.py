@@ -27,13 +27,11 @@ from store.event import (
 )
 from store.paths import DataPaths
 from store.rejects import REJECTABLE, RejectsFile, rejection_reason
-from store.schema import SCHEMAS
+from store.schema import SCHEMAS, nullable
 from store.settings import Settings
 
 SOURCE = "legacy"
-EXPORT_VERSION = 1
 TICK = "tick"
-SYSTEM_TYPES = frozenset({"game_start", "game_end", "game_complete"})
 _QUANTUM = Decimal(1).scaleb(-18)
 _CTX = Context(prec=38)
 _BOM = b"\xef\xbb\xbf"
@@ -352,11 +350,7 @@ class _Ticks:
                 arrays.append(constant[f.name])
             else:
                 arrays.append(pa.nulls(n, f.type))
-        return pa.Table.from_arrays(arrays, schema=_nullable(self.fields))
-
-
-def _nullable(fields: list[pa.Field]) -> pa.Schema:
-    return pa.schema([f.with_nullable(True) for f in fields])
+        return pa.Table.from_arrays(arrays, schema=nullable(self.fields))
 
 
 def legacy_files(directory: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from store.errors import SchemaVersionError, StoreError
+from store.errors import InvalidNoteError, SchemaVersionError
 from store.locks import fsync_dir
 from store.paths import DataPaths
 
@@ -29,10 +29,6 @@ MAX_TEXT_CHARS = 50_000
 MAX_TAGS = 20
 MAX_TAG_CHARS = 50
 _FILE = re.compile(r"^notes-(\d{4}-\d{2})\.jsonl$")
-
-
-class InvalidNoteError(StoreError):
-    """A note was refused (empty topic or text, too long, bad tags); nothing was written."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from store.errors import QueryError
+from store.errors import HINT_LIST_GAMES, QueryError, one_line
 from store.paths import DOC_TYPES, DataPaths
 from store.sandbox import check_statement
 from store.schema import check_version
@@ -117,15 +117,12 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> p
         from store.integrity import recover_from_error
 
         damaged = recover_from_error(exc)
-        raise QueryError(damaged.message if damaged else _one_line(exc)) from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+        raise QueryError(damaged.message if damaged else one_line(exc)) from exc
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def _check_game_id(game_id: object) -> str:
@@ -190,7 +187,8 @@ def get_game_episode(
         table = _arrow(con, sql, params)
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
-                f"no ticks stored for game {gid!r}; `replayer data games` lists the games"
+                f"no ticks stored for game {gid!r}; `replayer data games` lists the games",
+                hint=HINT_LIST_GAMES,
             )
     return table
 
@@ -231,7 +229,8 @@ def get_tick_features(
         table = _arrow(con, sql, {"game_id": gid, "limit": limit, "offset": offset})
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
-                f"no ticks stored for game {gid!r}; `replayer data games` lists the games"
+                f"no ticks stored for game {gid!r}; `replayer data games` lists the games",
+                hint=HINT_LIST_GAMES,
             )
     return table
 
@@ -279,7 +278,7 @@ def iter_episodes(
         try:
             reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         current: str | None = None
         parts: list[pa.Table] = []
         for batch in reader:
@@ -482,6 +481,6 @@ def query_head(
                 if seen > max_rows:
                     break
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         table = pa.Table.from_batches(batches, schema=reader.schema)
     return table.slice(0, max_rows), seen > max_rows

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from store.errors import SchemaVersionError, StoreError
+from store.errors import SchemaVersionError, ValidationError
 from store.paths import DataPaths
 from store.schema import write_json_atomic
 
@@ -19,10 +19,6 @@ VALIDATION_VERSION = 1
 STATUSES = ("verified", "unverified", "needs-correction")
 MAX_NOTE_CHARS = 2_000
 HISTORY_LIMIT = 50  # earlier records kept per event, newest last
-
-
-class ValidationError(StoreError):
-    """A validation record was refused (unknown status, empty event name, bad file)."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from store.paths import DataPaths  # noqa: E402
 from store.settings import Settings  # noqa: E402
 from store.status import store_status  # noqa: E402
 from store.writer import EventWriter  # noqa: E402
-from tests.store.conftest import make_event  # noqa: E402
+from tests.event_store import make_event  # noqa: E402
 
 CAPTURE = ROOT / "tests" / "fixtures" / "ingest" / "raw_excerpt.jsonl"
 

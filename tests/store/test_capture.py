@@ -16,7 +16,6 @@ from store.capture import (
     LAYOUT_ARRAY,
     LAYOUT_JSONL,
     LAYOUT_OBJECT,
-    RecordRejected,
     WireEvent,
     detect_layout,
     doc_types_of,
@@ -27,7 +26,7 @@ from store.capture import (
     parse_record,
     parse_tz,
 )
-from store.errors import IngestError
+from store.errors import IngestError, RecordRejected
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "ingest"

@@ -10,18 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store.catalog import (
-    CACHE_NAME,
     Catalog,
     CatalogError,
     build_catalog,
-    cache_path,
     catalog_from_store,
     describe_event,
-    unwrap,
     walk,
 )
 from store.errors import SchemaVersionError
 from store.paths import DataPaths
+from store.payload import unwrap
 from tests.event_store import LEGACY, fill_store, shared_data_files
 
 TRACE = {"__trace": True, "traceparent": "00-1c995641e009e87229031ee3bdd317cb-f49b235078490b89-01"}
@@ -171,11 +169,11 @@ def test_the_cache_is_used_until_the_store_changes(tmp_path: Path) -> None:
     s = fill_store(tmp_path / "data", legacy_dir=None)
     paths = DataPaths(s.data_dir)
     first = catalog_from_store(paths)
-    assert cache_path(paths).name == CACHE_NAME and cache_path(paths).exists()
+    assert paths.event_catalog.exists()
     # A cached catalog is returned as is: prove it by planting a marker in the cache.
-    doc = json.loads(cache_path(paths).read_text())
+    doc = json.loads(paths.event_catalog.read_text())
     doc["rows"] = -1
-    cache_path(paths).write_text(json.dumps(doc))
+    paths.event_catalog.write_text(json.dumps(doc))
     assert catalog_from_store(paths).rows == -1
     fill_store(tmp_path / "data", captures=[], legacy_dir=LEGACY)
     again = catalog_from_store(paths)
@@ -186,9 +184,9 @@ def test_a_damaged_cache_is_recomputed_and_a_newer_one_refused(tmp_path: Path) -
     s = fill_store(tmp_path / "data", legacy_dir=None)
     paths = DataPaths(s.data_dir)
     good = catalog_from_store(paths)
-    cache_path(paths).write_text("{not json")
+    paths.event_catalog.write_text("{not json")
     assert catalog_from_store(paths).rows == good.rows
-    cache_path(paths).write_text(json.dumps({"version": 99, "rows": 0, "events": {}}))
+    paths.event_catalog.write_text(json.dumps({"version": 99, "rows": 0, "events": {}}))
     with pytest.raises(SchemaVersionError, match="newer"):
         catalog_from_store(paths)
 
@@ -222,7 +220,8 @@ def test_a_recent_cache_may_be_accepted_while_a_writer_keeps_committing(tmp_path
 
 
 def test_payloads_beyond_the_walk_limit_are_counted_and_phased_from_their_head() -> None:
-    from store.catalog import WALK_FULL, CatalogRow
+    from store.catalog import CatalogRow
+    from store.catalog.builder import WALK_FULL
 
     tick = json.dumps({"active": True, "rugged": False, "cooldownTimer": 0, "price": 1.5,
                        "leaderboard": [{"id": "x", "pnl": 1}] * 200})

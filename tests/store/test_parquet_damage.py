@@ -28,8 +28,7 @@ from store.settings import Settings
 from store.status import store_status
 from store.views import connect
 from store.writer import EventWriter
-from tests.event_store import CAPTURES, fill_store
-from tests.store.conftest import make_event
+from tests.event_store import CAPTURES, fill_store, make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 PARQUET = ROOT / "tests" / "fixtures" / "hostile" / "parquet"

@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import query as q
-from store.capture import RecordRejected
-from store.errors import QueryError, UnsafeQueryError
+from store.errors import QueryError, RecordRejected, UnsafeQueryError
 from store.legacy import import_legacy, parse_legacy_line
 from store.paths import DataPaths
 from store.settings import Settings
@@ -87,7 +86,8 @@ def write(root: Path, events: Iterable[Mapping[str, Any]]) -> DataPaths:
     return DataPaths(root)
 
 
-def game(game_id: str, prices: list[str], start: float = 0.0, seq0: int = 0) -> list[dict]:
+def game(game_id: str, prices: list[str], start: float = 0.0, seq0: int = 0
+         ) -> list[dict[str, Any]]:
     return [tick(game_id, i, p, start + i * 0.25, seq0 + i) for i, p in enumerate(prices)]
 
 

@@ -19,7 +19,7 @@ from store.status import store_status
 from store.views import connect
 from store.wal import WAL_FORMAT_VERSION, read_segment
 from store.writer import EventWriter
-from tests.store.conftest import make_event
+from tests.event_store import make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 WAL = ROOT / "tests" / "fixtures" / "hostile" / "wal"
@@ -148,7 +148,7 @@ def test_a_killed_writer_s_segment_replays_on_the_next_open(tmp_path: Path) -> N
     code = (
         f"import os, sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from store.settings import Settings; from store.writer import EventWriter\n"
-        "from tests.store.conftest import make_event\n"
+        "from tests.event_store import make_event\n"
         f"w = EventWriter.open(Settings.load(data_dir={str(tmp_path)!r}, flush_events=1000, "
         "flush_seconds=600))\n"
         "[w.write(make_event(i)) for i in range(9)]\n"

@@ -1,0 +1,406 @@
+"""Accumulates stored rows, in time order, into a Catalog (pure: no I/O)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from store.catalog.fields import (
+    ID_FORMATS,
+    derive_phase,
+    distinct_key,
+    example_value,
+    name_words,
+    parent_path,
+    quick_phase,
+    to_datetime,
+    value_format,
+    walk,
+)
+from store.catalog.model import Catalog, EventInfo, FieldInfo, Shape
+from store.paths import DOC_TYPES
+from store.payload import json_type, trace_id, unwrap
+
+# Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
+# every event of a name is counted, but only the first WALK_FULL payloads and then one in
+# WALK_STRIDE are walked for field statistics (presence ratios use the walked count).
+WALK_FULL = 1_000
+WALK_STRIDE = 50
+QUICK_HEAD = 1_500  # characters read for the phase flags of a payload that is not walked
+QUICK_TRACE = 40  # a trace wrapper shows within this many characters
+MAX_PATHS = 1_500  # per (event, doc type): a guard against payloads keyed by ids
+MAX_EXAMPLES = 4
+MAX_DISTINCT = 12  # a field with at most this many distinct values lists them all
+REPLY_WINDOW_S = 10.0  # a reply to a client request arrives within this many seconds
+PHASE_TTL_S = 30.0  # the phase of the last tick applies to other events this long
+TRACE_MEMORY = 20_000
+# Verbs and suffixes that do not name what a request or reply is about.
+_REQUEST_NOISE = frozenset(
+    {"get", "check", "set", "fetch", "request", "update", "status", "data", "standard", "on"}
+)
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    """What the catalog needs of one stored row; `source` is optional.
+
+    `whole` is False when `raw_json` holds only the start of the payload (the store reader
+    sends just the head of payloads that will not be walked).
+    """
+
+    event_name: str
+    direction: str
+    doc_type: str
+    ts: Any  # datetime, ISO-8601 string or epoch milliseconds
+    raw_json: str | None
+    source: str | None = None
+    whole: bool = True
+
+
+def as_row(row: CatalogRow | Sequence[Any]) -> CatalogRow:
+    if isinstance(row, CatalogRow):
+        return row
+    return CatalogRow(*row)
+
+
+def wants_walk(n: int) -> bool:
+    """Whether the n-th payload of an event name (1-based) is walked for field statistics."""
+    return n <= WALK_FULL or n % WALK_STRIDE == 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _topic(name: str) -> frozenset[str]:
+    return frozenset(w for w in name_words(name) if w not in _REQUEST_NOISE)
+
+
+class _FieldAcc:
+    __slots__ = (
+        "types", "present", "examples", "example_keys", "distinct", "overflow", "lo", "hi",
+        "phases", "value_phases", "len_lo", "len_hi",
+    )
+
+    def __init__(self) -> None:
+        self.types: Counter[str] = Counter()
+        self.present = 0
+        self.examples: list[Any] = []
+        self.example_keys: set[tuple[str, Any]] = set()
+        self.distinct: dict[tuple[str, Any], Any] = {}
+        self.overflow = False
+        self.lo: float | None = None
+        self.hi: float | None = None
+        self.phases: Counter[str] = Counter()
+        self.value_phases: dict[tuple[str, Any], Counter[str]] = {}
+        self.len_lo: int | None = None
+        self.len_hi: int | None = None
+
+    def add(self, values: list[Any], phase: str | None) -> None:
+        self.present += 1
+        if phase:
+            self.phases[phase] += 1
+        for v in values:
+            self.types[json_type(v)] += 1
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                self.lo = v if self.lo is None else min(self.lo, v)
+                self.hi = v if self.hi is None else max(self.hi, v)
+            k = distinct_key(v)
+            if k is None:
+                if isinstance(v, list):
+                    n = len(v)
+                    self.len_lo = n if self.len_lo is None else min(self.len_lo, n)
+                    self.len_hi = n if self.len_hi is None else max(self.len_hi, n)
+                continue
+            if not self.overflow and k not in self.distinct:
+                if len(self.distinct) >= MAX_DISTINCT:
+                    self.overflow = True
+                    self.value_phases.clear()
+                else:
+                    self.distinct[k] = v
+            if phase and not self.overflow:
+                vp = self.value_phases.get(k)
+                if vp is None:
+                    vp = self.value_phases[k] = Counter()
+                vp[phase] += 1
+            # Empty and null values make poor examples; keep them only if nothing else comes.
+            if (len(self.examples) < MAX_EXAMPLES and v is not None and v != ""
+                    and k not in self.example_keys):
+                self.example_keys.add(k)
+                self.examples.append(example_value(v))
+
+    @property
+    def count(self) -> int:
+        return sum(self.types.values())
+
+    def result(self, path: str, walked: int, parent: _FieldAcc | None) -> FieldInfo:
+        values = None
+        # An enumeration: few distinct strings, booleans or small integers, each seen often.
+        # Floats and ids that merely repeat (one per game) are not enumerations.
+        scalar_n = sum(n for t, n in self.types.items() if t not in ("object", "array"))
+        if (
+            not self.overflow
+            and self.distinct
+            and scalar_n >= 3 * len(self.distinct)
+            and set(self.types) <= {"string", "boolean", "null", "integer", "object", "array"}
+            and (value_format(self.distinct.values()) or "") not in ID_FORMATS
+            and value_format(self.distinct.values()) != "epoch milliseconds"
+        ):
+            values = [example_value(v) for v in self.distinct.values()]
+        examples = self.examples or [example_value(v) for v in list(self.distinct.values())[:1]]
+        within: float | None
+        if path.endswith("[]"):
+            within = None
+        elif parent is None:
+            within = round(self.present / walked, 4) if walked else 0.0
+        else:
+            n_parent = parent.types.get("object", 0)
+            within = round(min(1.0, self.count / n_parent), 4) if n_parent else None
+        vp = {}
+        if values is not None:
+            vp = {
+                json.dumps(example_value(self.distinct[k])): dict(c)
+                for k, c in self.value_phases.items() if k in self.distinct
+            }
+        return FieldInfo(
+            path=path,
+            types=dict(self.types),
+            count=self.count,
+            present=self.present,
+            presence=round(self.present / walked, 4) if walked else 0.0,
+            within=within,
+            examples=examples,
+            values=values,
+            min=self.lo,
+            max=self.hi,
+            format=value_format(list(self.distinct.values()) or self.examples),
+            phases=dict(self.phases),
+            value_phases=vp,
+            items=(self.len_lo, self.len_hi) if self.len_lo is not None and self.len_hi is not None
+            else None,
+        )
+
+
+class _EventAcc:
+    def __init__(self) -> None:
+        self.count = 0
+        self.walked = 0
+        self.fields: dict[str, _FieldAcc] = {}
+        self.kinds: Counter[str] = Counter()
+        self.phases: Counter[str] = Counter()
+        # shape key -> (count, intersection of top-level paths, union of paths)
+        self.shape_counts: Counter[str] = Counter()
+        self.shape_common: dict[str, set[str]] = {}
+        self.shape_any: dict[str, set[str]] = {}
+        self.shape_example: dict[str, dict[str, Any]] = {}
+
+    def add(self, kind: str, payload: Any, phase: str | None, walk_it: bool) -> None:
+        self.count += 1
+        self.kinds[kind] += 1
+        if phase:
+            self.phases[phase] += 1
+        if kind not in ("object", "array") or not walk_it:
+            return  # null and trace-only payloads have no fields to learn from
+        self.walked += 1
+        paths = walk(payload)
+        for p, vals in paths.items():
+            acc = self.fields.get(p)
+            if acc is None:
+                if len(self.fields) >= MAX_PATHS:
+                    continue
+                acc = self.fields[p] = _FieldAcc()
+            acc.add(vals, phase)
+        if isinstance(payload, dict):
+            disc = payload.get("type")
+            if isinstance(disc, str) and len(disc) <= 40:
+                key = f"type={disc}"
+                self.shape_counts[key] += 1
+                keys = set(paths)
+                if key in self.shape_common:
+                    self.shape_common[key] &= keys
+                    self.shape_any[key] |= keys
+                else:
+                    self.shape_common[key] = keys
+                    self.shape_any[key] = set(keys)
+                    self.shape_example[key] = {
+                        k: example_value(v) for k, v in payload.items()
+                        if not isinstance(v, dict | list)
+                    }
+
+    def shapes(self) -> list[Shape]:
+        # Only a small set of discriminator values makes shapes (trade types, sidebet types);
+        # a free-text `type` would make one card per value.
+        if not 2 <= len(self.shape_counts) <= 8:
+            return []
+        out = []
+        for key, n in self.shape_counts.most_common():
+            others: set[str] = set()
+            for k2, s in self.shape_any.items():
+                if k2 != key:
+                    others |= s
+            common = sorted(self.shape_common[key])
+            out.append(Shape(key=key, count=n, fields=common,
+                             only_here=[p for p in common if p not in others],
+                             example=self.shape_example.get(key, {})))
+        return out
+
+
+class CatalogBuilder:
+    """Accumulates rows (in time order for phases and request/reply pairs) into a Catalog."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._acc: dict[tuple[str, str], _EventAcc] = {}
+        self._directions: dict[tuple[str, str], Counter[str]] = {}
+        self._sources: dict[tuple[str, str], Counter[str]] = {}
+        self._first: dict[str, datetime] = {}
+        self._last: dict[str, datetime] = {}
+        self._phase: str | None = None
+        self._phase_ts: datetime | None = None
+        self._recent_sent: deque[tuple[str, datetime]] = deque(maxlen=64)
+        self._replies: Counter[tuple[str, str]] = Counter()
+        self._traces: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._trace_peers: dict[str, Counter[str]] = {}
+        self._last_ts: dict[str, datetime] = {}
+        self._gaps: dict[str, list[float]] = {}
+        self._phase_names: set[str] = set()  # names whose payloads show a game phase
+
+    def add(self, row: CatalogRow | Sequence[Any]) -> None:
+        r = as_row(row)
+        self.rows += 1
+        name = r.event_name
+        ts = to_datetime(r.ts)
+        raw = r.raw_json
+        key = (name, r.doc_type)
+        acc = self._acc.get(key)
+        if acc is None:
+            acc = self._acc[key] = _EventAcc()
+        walked = wants_walk(acc.count + 1) and r.whole
+        if r.whole and (walked or not raw or raw[:1] not in "{["
+                        or "__trace" in raw[:QUICK_TRACE]):
+            try:
+                data = json.loads(raw) if raw else None
+                kind, payload = unwrap(data)
+            except (json.JSONDecodeError, RecursionError):
+                data, kind, payload = None, "invalid", None
+            own_phase = derive_phase(payload)
+            if own_phase is not None:
+                self._phase_names.add(name)
+        else:
+            # Not walked: a tick stream is ~8 KB a payload and 345,000 a day, so only the
+            # phase flags near the start of the text are read (cheap) instead of the JSON.
+            data, payload, text = None, None, raw or ""
+            kind = {"{": "object", "[": "array"}.get(text[:1], "scalar")
+            own_phase = quick_phase(text[:QUICK_HEAD]) if name in self._phase_names else None
+        if own_phase is not None:
+            self._phase, self._phase_ts = own_phase, ts
+        phase = own_phase
+        if phase is None and self._phase is not None:
+            fresh = ts is None or self._phase_ts is None or (
+                0 <= (ts - self._phase_ts).total_seconds() <= PHASE_TTL_S
+            )
+            phase = self._phase if fresh else None
+
+        acc.add(kind, payload, phase, walked)
+        # Per doc type: the rows derived from one wire event must not count it twice.
+        dirs = self._directions.get(key)
+        if dirs is None:
+            dirs = self._directions[key] = Counter()
+        dirs[r.direction] += 1
+        if r.source:
+            srcs = self._sources.get(key)
+            if srcs is None:
+                srcs = self._sources[key] = Counter()
+            srcs[r.source] += 1
+        if ts is not None:
+            if name not in self._first or ts < self._first[name]:
+                self._first[name] = ts
+            if name not in self._last or ts > self._last[name]:
+                self._last[name] = ts
+        # Derived rows of one wire event (ws_event + game_tick …) would pair with themselves;
+        # only ws_event rows (or the only doc type of legacy names) feed time-order facts.
+        if r.doc_type in ("ws_event", "system_event", "game_tick") and ts is not None:
+            self._time_facts(name, r.direction, ts, data)
+
+    def _time_facts(self, name: str, direction: str, ts: datetime, data: Any) -> None:
+        prev = self._last_ts.get(name)
+        if prev is not None:
+            gap = (ts - prev).total_seconds()
+            gaps = self._gaps.setdefault(name, [])
+            if 0 < gap < 60 and len(gaps) < 2_000:
+                gaps.append(gap)
+        self._last_ts[name] = ts
+        if direction == "sent":
+            self._recent_sent.append((name, ts))
+        elif direction == "received":
+            topic = _topic(name)
+            best: tuple[float, str] | None = None
+            for sent_name, sent_ts in reversed(self._recent_sent):
+                age = (ts - sent_ts).total_seconds()
+                if age > REPLY_WINDOW_S:
+                    break
+                if age < 0 or not topic:
+                    continue
+                st = _topic(sent_name)
+                overlap = len(topic & st) / len(topic | st) if st else 0.0
+                if overlap >= 0.6 and (best is None or overlap > best[0]):
+                    best = (overlap, sent_name)
+            if best is not None:
+                self._replies[(best[1], name)] += 1
+        tid = trace_id(data)
+        if tid:
+            first = self._traces.get(tid)
+            if first is None:
+                self._traces[tid] = (name, direction)
+                if len(self._traces) > TRACE_MEMORY:
+                    self._traces.popitem(last=False)
+            elif first[0] != name:
+                self._trace_peers.setdefault(name, Counter())[f"{first[0]} ({first[1]})"] += 1
+
+    def build(self) -> Catalog:
+        names = sorted({n for n, _ in self._acc})
+        events: dict[str, EventInfo] = {}
+        for name in names:
+            per_doc = {t: a for (n, t), a in self._acc.items() if n == name}
+            primary = min(per_doc, key=lambda t: DOC_TYPES.index(t) if t in DOC_TYPES else 99)
+            acc = per_doc[primary]
+            fields = [
+                a.result(p, acc.walked, acc.fields.get(parent_path(p) or ""))
+                for p, a in sorted(acc.fields.items())
+            ]
+            gaps = sorted(self._gaps.get(name, []))
+            first, last = self._first.get(name), self._last.get(name)
+            events[name] = EventInfo(
+                event_name=name,
+                count=acc.count,
+                directions=dict(self._directions.get((name, primary), {})),
+                doc_types={t: a.count for t, a in sorted(per_doc.items())},
+                primary_doc_type=primary,
+                sources=dict(self._sources.get((name, primary), {})),
+                first_seen=first.isoformat() if first else None,
+                last_seen=last.isoformat() if last else None,
+                payload_kinds=dict(acc.kinds),
+                walked=acc.walked,
+                fields=fields,
+                phases=dict(acc.phases),
+                shapes=acc.shapes(),
+                replies_to={s: n for (s, r), n in self._replies.items() if r == name},
+                answered_by={r: n for (s, r), n in self._replies.items() if s == name},
+                same_trace_as=dict(self._trace_peers.get(name, {})),
+                median_interval_s=round(gaps[len(gaps) // 2], 3) if len(gaps) >= 5 else None,
+            )
+        return Catalog(events=events, rows=self.rows)
+
+
+def build_catalog(rows: Iterable[CatalogRow | Sequence[Any]]) -> Catalog:
+    """The catalog of some rows (event_name, direction, doc_type, ts, raw_json[, source]).
+
+    Pure: give rows in time order so that phases and request/reply pairs are right.
+    """
+    b = CatalogBuilder()
+    for r in rows:
+        b.add(r)
+    return b.build()
