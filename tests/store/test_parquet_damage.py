@@ -189,6 +189,22 @@ def test_a_footer_only_pyarrow_refuses_is_quarantined_by_the_writer(tmp_path: Pa
     assert _sql(paths, "SELECT count(DISTINCT event_id), count(*) FROM game_tick") == [(20, 20)]
 
 
+def test_an_index_build_quarantines_a_footer_pyarrow_cannot_read(
+    tmp_path: Path, fake_embedder: Any
+) -> None:
+    from indexer.build import build
+
+    s = fill_store(tmp_path / "data")
+    paths = DataPaths(s.data_dir)
+    (f,) = committed_files(paths, "ws_event", date="2025-12-14")
+    data = bytearray(f.read_bytes())
+    data[data.rfind(b"ARROW:schema") + 40] = ord("!")  # DuckDB reads it, pyarrow cannot
+    f.write_bytes(bytes(data))
+    (report,) = build(s, ["events"], embedder=fake_embedder)
+    assert report.rows > 0 and not f.exists()
+    assert (paths.parquet_quarantine / "doc_type=ws_event" / "date=2025-12-14" / f.name).exists()
+
+
 def test_compaction_and_index_builds_go_on_around_a_damaged_file(
     damaged: tuple[Settings, Path, int, int], fake_embedder: Any
 ) -> None:
