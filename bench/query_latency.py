@@ -67,10 +67,23 @@ class _Collector:
 
     def __init__(self, paths: DataPaths) -> None:
         self.paths = paths
+        self.settings = Settings.load(data_dir=paths.root)
         self.tables: dict[str, list[pa.Table]] = {}
 
     def write_arrow(self, doc_type: str, table: pa.Table) -> WriteResult:
         self.tables.setdefault(doc_type, []).append(table)
+        return WriteResult()
+
+    def write_records(self, records: list[list[dict[str, Any]]]) -> WriteResult:
+        """Non-tick records (already validated by the mapping), by doc type."""
+        now = datetime.now(UTC)
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for rec in records:
+            for row in rec:
+                r = normalize(row, ingested_at=now, max_payload_bytes=10**7)
+                by_type.setdefault(r["doc_type"], []).append(r)
+        for t, rows in by_type.items():
+            self.tables.setdefault(t, []).append(pa.Table.from_pylist(rows, schema=SCHEMAS[t]))
         return WriteResult()
 
 

@@ -64,6 +64,21 @@ class DataPaths:
         return self.root / "rejects"
 
     @property
+    def quarantine(self) -> Path:
+        """Damaged files moved out of the store, kept as evidence (never deleted by the code)."""
+        return self.root / "quarantine"
+
+    @property
+    def wal_quarantine(self) -> Path:
+        """WAL segments that failed their checksums or were cut short, after their replay."""
+        return self.quarantine / "wal"
+
+    @property
+    def parquet_quarantine(self) -> Path:
+        """Part files that failed their checksums or cannot be parsed, in their partition dirs."""
+        return self.quarantine / "events_parquet"
+
+    @property
     def checkpoints(self) -> Path:
         """Ingest offsets for `--follow` and other resumable readers."""
         return self.manifests / "ingest_checkpoints"

@@ -96,7 +96,11 @@ def _connection(
     try:
         con = connect(paths, doc_types=doc_types)
     except duckdb.Error as exc:
-        raise QueryError(f"cannot open the store at {paths.root}: {exc}") from exc
+        from store.integrity import recover_from_error
+
+        damaged = recover_from_error(exc)
+        raise QueryError(damaged.message if damaged
+                         else f"cannot open the store at {paths.root}: {exc}") from exc
     try:
         yield con
     finally:
@@ -110,7 +114,10 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> p
             return pa.table({})
         return rel.to_arrow_table()
     except duckdb.Error as exc:
-        raise QueryError(one_line(exc)) from exc
+        from store.integrity import recover_from_error
+
+        damaged = recover_from_error(exc)
+        raise QueryError(damaged.message if damaged else one_line(exc)) from exc
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
