@@ -65,3 +65,17 @@ def ensure_unique_ids(chunks: Iterable[Chunk]) -> list[Chunk]:
         seen.add(c.chunk_id)
         out.append(c)
     return out
+
+
+def dedupe(chunks: Iterable[Chunk]) -> list[Chunk]:
+    """Chunks with identical texts (or ids) once, first one kept."""
+    out: list[Chunk] = []
+    texts: set[str] = set()
+    ids: set[str] = set()
+    for c in chunks:
+        if c.text in texts or c.chunk_id in ids:
+            continue
+        texts.add(c.text)
+        ids.add(c.chunk_id)
+        out.append(c)
+    return out

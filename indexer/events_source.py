@@ -26,14 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from chunkers.chunk import EVENTS_CHUNKER_VERSION, Chunk
-from chunkers.events import (
-    CATALOG_SOURCE,
-    EventRow,
-    GameFacts,
-    game_summary_chunk,
-    notable_chunks,
-    schema_cards,
-)
+from chunkers.game_summaries import GameFacts, game_summary_chunk
+from chunkers.notable import EventRow, notable_chunks
+from chunkers.schema_cards import CATALOG_SOURCE, schema_cards
 from indexer.source import SourceScan
 from store.files import committed_files
 from store.paths import DOC_TYPES, DataPaths
@@ -301,7 +296,7 @@ def game_facts(paths: DataPaths, day: str) -> list[GameFacts]:
 
 
 # Rows the notable-event chunker can use; everything else of the day (plain ticks, chat,
-# high-rate updates) is left in the store. Must stay a superset of chunkers.events' rules.
+# high-rate updates) is left in the store. Must stay a superset of chunkers.notable's rules.
 _NOTABLE_SQL = """
     WITH u AS (
         SELECT event_id, event_name, ts, seq, direction, source, doc_type, raw_json, game_id,

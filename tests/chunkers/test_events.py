@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from chunkers.events import (
-    EventRow,
-    GameFacts,
-    dedupe,
-    event_cards,
-    game_summary_chunk,
-    notable_chunks,
-    schema_cards,
-)
+from chunkers.chunk import dedupe
+from chunkers.game_summaries import GameFacts, game_summary_chunk
+from chunkers.notable import EventRow, notable_chunks
+from chunkers.schema_cards import event_cards, schema_cards
 from chunkers.vocabulary import path_words, title, words
 from store.catalog import build_catalog
 

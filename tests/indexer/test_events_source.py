@@ -114,7 +114,7 @@ def test_incremental_build_embeds_only_what_changed(store: Settings) -> None:
 
 
 def test_cards_are_the_same_from_the_cached_and_a_fresh_catalog(store: Settings) -> None:
-    from chunkers.events import schema_cards
+    from chunkers.schema_cards import schema_cards
     from store.catalog import catalog_from_store
 
     paths = DataPaths(store.data_dir)

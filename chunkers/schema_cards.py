@@ -1,0 +1,501 @@
+"""The catalog -> schema cards: an overview per event, a card per field path and per shape.
+
+Every card starts with the event name in plain words and its protocol name, names fields
+by their protocol names with plain words beside them, and stays short enough for the
+embedding model (it reads ~256 word pieces).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chunkers.chunk import Chunk, dedupe
+from chunkers.phrases import (
+    approx,
+    day,
+    epoch_text,
+    fmt,
+    head,
+    is_id,
+    iso,
+    join,
+    pct,
+    sentences,
+)
+from chunkers.vocabulary import event_meaning, field_meaning, path_words, phase_words
+from store.catalog import ID_FORMATS, Catalog, EventInfo, FieldInfo, parent_path, to_datetime
+
+CATALOG_SOURCE = "catalog"
+MAX_LISTED_FIELDS = 40  # top-level fields named in an overview card
+MAX_CHILDREN = 24  # children named in a container card
+MAX_FOLDED = 8  # an object with at most this many plain fields is described on one card
+MIN_FOR_PHASES = 10  # phases of an event seen fewer times say more about chance than about it
+
+# Chunk kinds (metadata `kind`), for filtering and for the evaluation report.
+KIND_OVERVIEW = "schema_card"
+KIND_FIELD = "schema_field"
+KIND_SHAPE = "schema_shape"
+
+
+def _direction_phrase(e: EventInfo) -> str:
+    d = set(e.directions)
+    if d == {"sent"}:
+        return "Sent by the client (the browser) to the server"
+    if d == {"received"}:
+        if set(e.sources) <= {"legacy"}:
+            return "Written by the legacy recorder"
+        return "Received from the server (server to client)"
+    if d >= {"sent", "received"}:
+        return (f"Both sent by the client ({e.directions.get('sent', 0)} times) and received "
+                f"from the server ({e.directions.get('received', 0)} times)")
+    return "Direction " + join(sorted(d))
+
+
+def _payload_phrase(e: EventInfo) -> str:
+    k = e.payload_kinds
+    total = sum(k.values()) or 1
+    parts = []
+    if set(k) == {"trace_only"}:
+        return "Payload not captured: only its trace argument was recorded, so its fields " \
+            "are unknown"
+    if set(k) == {"null"}:
+        return "No payload (data null)"
+    if k.get("object") or k.get("array"):
+        n = k.get("object", 0) + k.get("array", 0)
+        parts.append(f"a JSON payload in {n} of {total}")
+    if k.get("null"):
+        parts.append(f"no payload (data null) in {k['null']} of {total}")
+    if k.get("trace_only"):
+        parts.append(f"only the trace argument (payload not captured) in {k['trace_only']} "
+                     f"of {total}")
+    if k.get("scalar"):
+        parts.append(f"a plain value in {k['scalar']}")
+    if k.get("invalid"):
+        parts.append(f"text that is not JSON in {k['invalid']}")
+    return "Payload: " + "; ".join(parts) if parts else "Payload: none seen"
+
+
+def _phases_phrase(phases: dict[str, int], total: int | None = None) -> str:
+    if not phases:
+        return ""
+    n = total or sum(phases.values()) or 1
+    items = sorted(phases.items(), key=lambda kv: (-kv[1], kv[0]))
+    return join(f"{phase_words(p)} ({p}, {pct(c / n)})" for p, c in items)
+
+
+def _request_payload(cat: Catalog | None, name: str) -> str:
+    """What a client request was seen to carry, e.g. "period 7d"."""
+    req = cat.get(name) if cat is not None else None
+    if req is None:
+        return ""
+    if set(req.payload_kinds) == {"null"}:
+        return " (sent without arguments)"
+    pairs = [f"{f.path} {fmt(f.examples[0])}" for f in _top_level(req)
+             if f.examples and f.format not in ID_FORMATS]
+    return f" (sent with {join(pairs, 4)})" if pairs else ""
+
+
+def _relations_phrase(e: EventInfo, cat: Catalog | None = None) -> str:
+    parts = []
+    if e.replies_to:
+        parts.append("Arrives as the reply to the client request " + join(
+            n + _request_payload(cat, n)
+            for n in sorted(e.replies_to, key=lambda n: (-e.replies_to[n], n))))
+    if e.answered_by:
+        parts.append("The server answers it with " + join(
+            sorted(e.answered_by, key=lambda n: (-e.answered_by[n], n))))
+    if e.same_trace_as:
+        peers = sorted(e.same_trace_as, key=lambda n: (-e.same_trace_as[n], n))
+        parts.append("Shares a trace with " + join(peers, 4)
+                     + " (the server sent it while handling that)")
+    return ". ".join(parts)
+
+
+def _validation_phrase(v: dict[str, Any] | None) -> str:
+    if not v:
+        return "Validation: unverified"
+    s = f"Validation: {v.get('status', 'unverified')}"
+    if v.get("by"):
+        s += f" by {v['by']}"
+    if v.get("at"):
+        s += f" on {str(v['at'])[:10]}"
+    if v.get("note"):
+        s += f": {v['note']}"
+    return s
+
+
+def _top_level(e: EventInfo) -> list[FieldInfo]:
+    return [f for f in e.fields if parent_path(f.path) is None and not f.path.endswith("[]")]
+
+
+def _leaf(path: str) -> str:
+    return path.rsplit(".", 1)[-1].removesuffix("[]")
+
+
+
+
+def overview_text(e: EventInfo, cat: Catalog | None = None) -> str:
+    parts = [head(e.event_name) + ": " + (event_meaning(e.event_name) or
+                                          "an event of the rugs.fun protocol")]
+    parts.append(_direction_phrase(e))
+    parts.append(f"Access: {e.auth}")
+    when = f"seen {approx(e.count)} times"
+    if e.first_seen and e.last_seen:
+        first, last = e.first_seen[:10], e.last_seen[:10]
+        when += f" on {first}" if first == last else f" from {first} to {last}"
+    if e.median_interval_s:
+        gap = float(f"{e.median_interval_s:.2g}")
+        when += f", typically every {gap:g} s" + (f" (~{1 / gap:.0f} per second)"
+                                                   if gap <= 1 else "")
+    parts.append(f"Stored as {join(sorted(e.doc_types))}; {when}")
+    if e.phases and e.count >= MIN_FOR_PHASES:
+        parts.append("Game phases when it occurs: " + _phases_phrase(e.phases))
+    parts.append(_payload_phrase(e))
+    top = _top_level(e)
+    if top:
+        listed = [f"{f.path} ({path_words(f.path)})" if path_words(f.path) != f.path.lower()
+                  else f.path for f in top]
+        parts.append(f"Fields ({len(e.fields)} paths, {len(top)} at the top): "
+                     + join(listed, MAX_LISTED_FIELDS))
+        nested = sorted({_leaf(f.path) for f in e.fields
+                         if parent_path(f.path) is not None and _leaf(f.path) not in
+                         ("<n>", "<id>")} - {f.path for f in top})
+        if nested:
+            parts.append("Nested fields: " + join(nested, 2 * MAX_LISTED_FIELDS))
+    rel = _relations_phrase(e, cat)
+    if rel:
+        parts.append(rel)
+    parts.append(_validation_phrase(e.validation))
+    return sentences(parts)
+
+
+def _type_phrase(f: FieldInfo, children: list[FieldInfo]) -> str:
+    names = [t for t in f.type_names if t != "null"] or ["null"]
+    nulls = f.types.get("null", 0)
+    if names == ["array"]:
+        item_types = sorted({t for c in children if c.path == f.path + "[]"
+                             for t in c.type_names})
+        if item_types == ["object"]:
+            base = "an array (list) of objects"
+        elif item_types:
+            base = "an array (list) of " + " or ".join(
+                "numbers" if t in ("number", "integer") else t + "s"
+                for t in _merge_numeric(item_types))
+        else:
+            base = "an array (always empty in the data)"
+        if f.items and f.items[1] > 0:
+            lo, hi = f.items
+            base += f", {lo} items" if lo == hi else f", {lo} to {hi} items"
+    elif names == ["object"]:
+        keyed = [c for c in children if c.path in (f.path + ".<n>", f.path + ".<id>")]
+        base = ("an object keyed by number" if keyed and keyed[0].path.endswith("<n>")
+                else "an object keyed by id" if keyed else "an object")
+    else:
+        base = " or ".join(_merge_numeric(names))
+        base = ("a " if base[0] not in "aeiou" else "an ") + base
+    if nulls and names != ["null"]:
+        base += f" (null in {pct(nulls / max(f.count, 1))})"
+    if names == ["null"]:
+        base = "always null in the data"
+    return base
+
+
+def _merge_numeric(types: list[str]) -> list[str]:
+    if "integer" in types and "number" in types:
+        return [t for t in types if t != "integer"]
+    return types
+
+
+def _presence_phrase(e: EventInfo, f: FieldInfo) -> str:
+    pp = parent_path(f.path)
+    if pp is None:
+        if f.presence >= 0.9995:
+            return "always present"
+        return f"present in {pct(f.presence)} of {e.event_name} payloads"
+    within = f.within
+    if within is None:
+        return ""
+    if within >= 0.9995:
+        return f"always present in its {path_words(pp)}"
+    return f"present in {pct(within)} of {path_words(pp)}"
+
+
+def _phase_restriction(e: EventInfo, f: FieldInfo) -> str:
+    """The phases a field is limited to, when it is not seen in every phase of its event."""
+    if not f.phases or len(e.phases) < 2:
+        return ""
+    total = sum(f.phases.values()) or 1
+    mine = {p for p, n in f.phases.items() if n / total >= 0.01}
+    ev_total = sum(e.phases.values()) or 1
+    theirs = {p for p, n in e.phases.items() if n / ev_total >= 0.01}
+    if not mine or mine >= theirs:
+        return ""
+    return "only during " + join(phase_words(p) for p in sorted(
+        mine, key=lambda p: (-f.phases[p], p)))
+
+
+def _values_phrase(f: FieldInfo) -> str:
+    fmt_name = f.format
+    if f.values is not None and 1 < len(f.values) <= 6:
+        s = "one of " + join(fmt(v) for v in f.values)
+        if f.value_phases and len(f.value_phases) <= 4:
+            per = []
+            seen_sets = set()
+            for v, ph in sorted(f.value_phases.items()):
+                n = sum(ph.values()) or 1
+                top = [p for p, c in sorted(ph.items(), key=lambda kv: (-kv[1], kv[0]))
+                       if c / n >= 0.05]
+                seen_sets.add(frozenset(top))
+                per.append(f"{json.loads(v) if v.startswith(chr(34)) else v} during "
+                           + join(phase_words(p) for p in top[:3]))
+            if len(seen_sets) > 1:  # only when the value tells the phase apart
+                s += " (" + "; ".join(per) + ")"
+        return s
+    if f.values is not None and len(f.values) == 1:
+        return f"always {fmt(f.values[0])} in the data"
+    if not f.examples:
+        return ""
+    if fmt_name == "epoch milliseconds":
+        return f"epoch milliseconds, e.g. {fmt(f.examples[0])} ({epoch_text(f.examples[0])})"
+    if fmt_name in ID_FORMATS:
+        return fmt_name  # an opaque id's digits say nothing and cost many word pieces
+    ex = "e.g. " + join(fmt(v) for v in f.examples[:2])
+    if fmt_name:
+        ex = f"{fmt_name}, {ex}"
+    if f.min is not None and f.max is not None and f.min != f.max:
+        ex += f"; range {fmt(f.min)} to {fmt(f.max)}"
+    return ex
+
+
+def _example_item(f: FieldInfo, direct: list[FieldInfo]) -> str:
+    pairs = []
+    for c in direct:
+        if c.type_names[:1] in (["object"], ["array"]) or not c.examples:
+            continue
+        if c.format in ("player id (Privy DID)", "UUID", "64-hex hash or seed", "hex string"):
+            continue  # long ids say nothing about what the field is
+        pairs.append(f"{_leaf(c.path)} {fmt(c.examples[0])}")
+    return ("e.g. {" + join(pairs, 6) + "}") if pairs else ""
+
+
+def _field_heading(e: EventInfo, f: FieldInfo) -> str:
+    """'<Event> field <path> (<plain words>): <meaning>' — how every field card starts."""
+    words = path_words(f.path)
+    s = f"{head(e.event_name)} field {f.path}"
+    if words != f.path:
+        s += f" ({words})"
+    meaning = field_meaning(e.event_name, f.path)
+    if meaning:
+        s += f": {meaning}"
+    return s
+
+
+def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
+    parts = [_field_heading(e, f), _type_phrase(f, children)]
+    direct = [c for c in children if parent_path(c.path) in (f.path, f.path + "[]")
+              and not c.path.endswith("[]")]
+    keyed = [c for c in direct if _leaf(c.path) in ("<n>", "<id>")]
+    if keyed:
+        k = keyed[0]
+        parts.append("its values: " + (_values_phrase(k) or join(k.type_names)))
+    elif direct:
+        names = [_leaf(c.path) for c in direct]
+        label = "each item has" if f.type_names[:1] == ["array"] else "with"
+        parts.append(f"{label} {join(names, MAX_CHILDREN)}")
+        ex = _example_item(f, direct)
+        if ex:
+            parts.append(ex)
+        grand = [c.path[len(f.path):].lstrip(".[]") for c in children
+                 if c not in direct and not c.path.endswith("[]")
+                 and parent_path(c.path) not in (f.path, f.path + "[]")]
+        if grand:
+            parts.append("nested: " + join(grand, MAX_CHILDREN))
+    elif f.type_names[:1] == ["array"]:
+        items = [c for c in children if c.path == f.path + "[]"]
+        if items and items[0].examples:
+            parts.append("items " + _values_phrase(items[0]))
+    parts.append(_presence_phrase(e, f))
+    parts.append(_phase_restriction(e, f))
+    if not direct and f.type_names[:1] != ["array"]:
+        parts.append(_values_phrase(f))
+    pp = parent_path(f.path)
+    if pp is not None:
+        # A nested field is read in the context of what contains it.
+        container = pp.removesuffix("[]")
+        parts.append(_context_phrase(e, container))
+    return sentences(parts)
+
+
+def _context_phrase(e: EventInfo, container: str) -> str:
+    """Where a nested field lives, with what its container means when that is known."""
+    pm = field_meaning(e.event_name, container)
+    if pm:
+        return f"part of {container}, {pm}"
+    words = path_words(container)
+    return f"part of {container}" + (f" ({words})" if words != container else "")
+
+
+
+def shape_text(e: EventInfo, shape_key: str) -> str:
+    shape = next(s for s in e.shapes if s.key == shape_key)
+    disc, _, value = shape.key.partition("=")
+    all_paths = {p for s in e.shapes for p in s.fields}
+    missing = sorted(all_paths - set(shape.fields))
+    parts = [f"{head(e.event_name)} of {disc} {value}: {shape.count} seen"]
+    parts.append("fields " + join(p for p in shape.fields if "." not in p))
+    if shape.only_here:
+        parts.append("only this " + disc + " has " + join(shape.only_here))
+    if missing:
+        parts.append("it lacks " + join(missing) + " that other " + disc + "s have")
+    if shape.example:
+        parts.append("example: " + join(f"{k} {fmt(v)}" for k, v in sorted(shape.example.items())
+                                         if not is_id(v)))
+    return sentences(parts)
+
+
+def _children(e: EventInfo, path: str) -> list[FieldInfo]:
+    return [c for c in e.fields if c.path.startswith(path + ".") or c.path.startswith(path + "[]")]
+
+
+def _card_meta(e: EventInfo, kind: str, **extra: Any) -> dict[str, Any]:
+    last = to_datetime(e.last_seen)
+    return {
+        "kind": kind,
+        "doc_type": e.primary_doc_type,
+        "event_name": e.event_name,
+        "game_id": None,
+        "date": day(last),
+        "ts": iso(last),
+        "direction": join(sorted(e.directions)),
+        "validation": (e.validation or {}).get("status", "unverified"),
+        **extra,
+    }
+
+
+def _direct(fields: list[FieldInfo], path: str) -> list[FieldInfo]:
+    """The fields directly inside `path` (inside its items, for a list)."""
+    return [c for c in fields if parent_path(c.path) in (path, path + "[]")
+            and not c.path.endswith("[]")]
+
+
+def small_objects(e: EventInfo) -> set[str]:
+    """Objects (or lists of objects) whose few fields are all plain values.
+
+    Such a field is described on one card with all its fields (selectedCoin with its name,
+    ticker and address; provablyFair with its seeds), not on a card per field: separate
+    near-identical cards would crowd out everything else for any word they share.
+    """
+    out = set()
+    for f in e.fields:
+        kinds = set(f.type_names) - {"null"}
+        if kinds not in ({"object"}, {"array"}) or f.path.endswith("[]"):
+            continue
+        kids = _direct(e.fields, f.path)
+        if not kids or len(kids) > MAX_FOLDED:
+            continue
+        if any(_leaf(c.path) in ("<n>", "<id>") for c in kids):
+            continue
+        if all(set(c.type_names) <= {"string", "number", "integer", "boolean", "null"}
+               for c in kids):
+            out.add(f.path)
+    return out
+
+
+def _folded_child(e: EventInfo, c: FieldInfo) -> str:
+    leaf = _leaf(c.path)
+    s = leaf
+    w = path_words(leaf)
+    if w != leaf:
+        s += f" ({w})"
+    m = field_meaning(e.event_name, c.path)
+    if m:
+        s += f": {m}"
+    v = _values_phrase(c)
+    return f"{s}, {_type_phrase(c, [])}" + (f", {v}" if v else "")
+
+
+def folded_text(e: EventInfo, f: FieldInfo, kids: list[FieldInfo]) -> str:
+    parts = [_field_heading(e, f), _type_phrase(f, _children(e, f.path))]
+    label = "each item has" if f.type_names[:1] == ["array"] else "its fields"
+    parts.append(f"{label}: " + "; ".join(_folded_child(e, c) for c in kids))
+    parts.append(_presence_phrase(e, f))
+    parts.append(_phase_restriction(e, f))
+    pp = parent_path(f.path)
+    if pp is not None:
+        container = pp.removesuffix("[]")
+        parts.append(_context_phrase(e, container))
+    return sentences(parts)
+
+
+def same_shape(e: EventInfo) -> dict[str, str]:
+    """Containers whose fields repeat an earlier container's (a history entry holding the same
+    leaderboard as the live one): container path -> the path described in full."""
+    seen: dict[frozenset[str], str] = {}
+    out: dict[str, str] = {}
+    containers = [f for f in e.fields if set(f.type_names) - {"null"} in ({"object"}, {"array"})
+                  and not f.path.endswith("[]")]
+    for f in sorted(containers, key=lambda f: (f.path.count(".") + f.path.count("[]"), f.path)):
+        if any(f.path.startswith(d + ".") or f.path.startswith(d + "[]") for d in out):
+            continue  # inside a repeat already
+        names = frozenset(_leaf(c.path) for c in _direct(e.fields, f.path))
+        if len(names) < 3:
+            continue
+        if names in seen:
+            out[f.path] = seen[names]
+        else:
+            seen[names] = f.path
+    return out
+
+
+def repeat_text(e: EventInfo, f: FieldInfo, original: str) -> str:
+    words = path_words(f.path)
+    s = f"{head(e.event_name)} field {f.path}" + (f" ({words})" if words != f.path else "")
+    names = [_leaf(c.path) for c in _direct(e.fields, f.path)]
+    parts = [s, _type_phrase(f, _children(e, f.path)),
+             f"same fields as {original}: " + join(names, MAX_CHILDREN),
+             _presence_phrase(e, f)]
+    pp = parent_path(f.path)
+    if pp is not None:
+        parts.append(_context_phrase(e, pp.removesuffix("[]")))
+    return sentences(parts)
+
+
+def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
+                cat: Catalog | None = None) -> list[Chunk]:
+    """The schema cards of one event: an overview, one per shape, one per field path
+    (the fields of a small object on its object's card). `cat` lets the overview say what a
+    client request it answers carries."""
+    out = [Chunk(f"schema:{e.event_name}:overview", overview_text(e, cat), source,
+                 _card_meta(e, KIND_OVERVIEW))]
+    for s in e.shapes:
+        out.append(Chunk(f"schema:{e.event_name}:shape:{s.key}", shape_text(e, s.key), source,
+                         _card_meta(e, KIND_SHAPE, shape=s.key)))
+    folded = small_objects(e)
+    repeats = same_shape(e)
+    for f in e.fields:
+        leaf = _leaf(f.path)
+        if f.path.endswith("[]") or leaf in ("<n>", "<id>"):
+            continue  # list items and keyed values are described on their container's card
+        pp = parent_path(f.path)
+        if pp is not None and pp.removesuffix("[]") in folded:
+            continue
+        if any(f.path.startswith(r + ".") or f.path.startswith(r + "[]") for r in repeats):
+            continue  # described once, on the container it repeats
+        if f.path in repeats:
+            text = repeat_text(e, f, repeats[f.path])
+        elif f.path in folded:
+            text = folded_text(e, f, _direct(e.fields, f.path))
+        else:
+            text = field_text(e, f, _children(e, f.path))
+        out.append(Chunk(f"schema:{e.event_name}:field:{f.path}", text, source,
+                         _card_meta(e, KIND_FIELD, field=f.path)))
+    return out
+
+
+def schema_cards(cat: Catalog, source: str = CATALOG_SOURCE) -> list[Chunk]:
+    """Schema cards for every event of a catalog, identical texts once."""
+    out: list[Chunk] = []
+    for name in cat.names():
+        out.extend(event_cards(cat.events[name], source, cat))
+    return dedupe(out)
