@@ -113,7 +113,8 @@ def run(data: Path, questions: list[Path], heldout: Path | None,
         baseline: bool) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="eval_retrieval_"))
     try:
-        settings = Settings.load(data_dir=tmp / "data", context_roots=[data / "context_md"])
+        settings = Settings.load(data_dir=tmp / "data", context_roots=[data / "context_md"],
+                                 protocol_docs=data / "protocol_docs")
         t0 = time.perf_counter()
         n = ingest_all(settings, data)
         embedder: Embedder = make_embedder(settings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
 
 from chunkers.chunk import Chunk
@@ -160,12 +161,16 @@ def chunk_markdown(
     source: str,
     root: str = "",
     max_body_chars: int = MAX_BODY_CHARS,
+    summary_line: bool = True,
+    header: Callable[[list[str], str], str] | None = None,
 ) -> list[Chunk]:
-    """Chunks of one CONTEXT.md.
+    """Chunks of one CONTEXT.md (or any markdown file).
 
     `path` is the file's path relative to its root (shown in the text and metadata), `source`
     the indexer's key for the file (its absolute path), `root` the root it was found under.
     Sections with an empty body are skipped: their heading lives on in their children's trail.
+    `summary_line`: put the file's one-line summary under each section's heading trail.
+    `header(trail, part)`: one more header line for a section part (e.g. what it documents).
     """
     if not text.strip():
         return []
@@ -189,7 +194,7 @@ def chunk_markdown(
     if related:
         base["related"] = related
 
-    summary = file_summary(sections)
+    summary = file_summary(sections) if summary_line else ""
     chunks: list[Chunk] = []
     seen_trails: dict[tuple[str, ...], int] = {}
     headings: list[str] = []
@@ -214,9 +219,11 @@ def chunk_markdown(
             meta: dict[str, Any] = {**base, "kind": "section", "heading": heading, "part": n}
             if idx in per_section_relations:
                 meta["relations"] = per_section_relations[idx]
+            extra = header(sec.trail, part) if header is not None else ""
             chunks.append(Chunk(
                 chunk_id=chunk_id_for(source, sec.trail, n, occurrence),
-                text=f"{path}\n{label}\n" + (f"({context})\n" if context else "") + f"\n{part}",
+                text=f"{path}\n{label}\n" + (f"({context})\n" if context else "")
+                + (f"{extra}\n" if extra else "") + f"\n{part}",
                 source=source,
                 metadata=meta,
             ))

@@ -8,13 +8,12 @@ rule that keeps repeats out.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chunkers.chunk import Chunk
 from chunkers.phrases import day, fmt, head, is_id, iso, join
-from chunkers.vocabulary import event_meaning
 from store.catalog import to_datetime
 from store.payload import parse_raw
 
@@ -97,8 +96,7 @@ def _trade_text(r: EventRow, p: dict[str, Any]) -> str:
 
 
 def _generic_text(r: EventRow, kind_words: str, payload_kind: str, p: Any,
-                  dated: bool = False) -> str:
-    meaning = event_meaning(r.event_name)
+                  meaning: str | None, dated: bool = False) -> str:
     lead = head(r.event_name) + (f", {kind_words}" if kind_words else "")
     when = day(to_datetime(r.ts)) if dated else None
     if when:
@@ -142,15 +140,18 @@ def _trade_size(p: dict[str, Any]) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
 
 
-def notable_chunks(rows: Iterable[EventRow]) -> Iterator[Chunk]:
+def notable_chunks(rows: Iterable[EventRow],
+                   meanings: Mapping[str, str] | None = None) -> Iterator[Chunk]:
     """Chunks for the events a person asks about, from rows in time order.
 
     Trades: per game and type the first and the largest. Player state: only when it
     changed. Rugs: the first rug tick of each game. Side bets, system events without a
     game (connect, sessions), client requests and player actions: each. Plain ticks and
     other high-rate updates: none. System records of a game (legacy game_start/game_end)
-    are left to the game summary.
+    are left to the game summary. `meanings`: what each event is, in the protocol docs'
+    words (event name -> summary), said after the event's name.
     """
+    said = meanings or {}
     seen_texts: set[str] = set()
     rugged_games: set[str] = set()
     last_state: dict[str, str] = {}
@@ -182,7 +183,7 @@ def notable_chunks(rows: Iterable[EventRow]) -> Iterator[Chunk]:
                 continue
             last_state[who] = sig
             text = (f"{head(r.event_name)}, player state change: "
-                    f"{event_meaning(r.event_name) or 'the player state'}. {render_pairs(p)}.")
+                    f"{said.get(r.event_name) or 'the player state'}. {render_pairs(p)}.")
             yield from emit(r, KIND_PLAYER, text, f"event:{r.event_id}")
         elif isinstance(p, dict) and "trade" in r.event_name.lower() and "type" in p:
             gid = str(p.get("gameId") or r.game_id or "")
@@ -195,25 +196,25 @@ def notable_chunks(rows: Iterable[EventRow]) -> Iterator[Chunk]:
                 if key not in best_trade or size > best_trade[key][0]:
                     best_trade[key] = (size, r, p)
         elif "player_action" in r.doc_types:
-            yield from emit(r, KIND_ACTION, _generic_text(r, "player action", kind, p),
-                            f"event:{r.event_id}")
+            text = _generic_text(r, "player action", kind, p, said.get(r.event_name))
+            yield from emit(r, KIND_ACTION, text, f"event:{r.event_id}")
         elif r.direction == "sent":
-            yield from emit(r, KIND_REQUEST, _generic_text(
-                r, "client request sent by the browser", kind, p, dated=True),
-                f"event:{r.event_id}")
+            text = _generic_text(r, "client request sent by the browser", kind, p,
+                                 said.get(r.event_name), dated=True)
+            yield from emit(r, KIND_REQUEST, text, f"event:{r.event_id}")
         elif "system_event" in r.doc_types:
             if r.game_id:
                 continue  # a game's own records are part of its summary
-            yield from emit(r, KIND_SYSTEM, _generic_text(r, "system event", kind, p,
-                                                          dated=True), f"event:{r.event_id}")
+            text = _generic_text(r, "system event", kind, p, said.get(r.event_name), dated=True)
+            yield from emit(r, KIND_SYSTEM, text, f"event:{r.event_id}")
         elif isinstance(p, dict) and p.get("rugged") is True:
             gid = str(p.get("gameId") or r.game_id or "")
             if gid and gid not in rugged_games:
                 rugged_games.add(gid)
                 yield from emit(r, KIND_RUG, _rug_text(r, p), f"event:{r.event_id}")
         elif "sidebet" in r.event_name.lower():
-            yield from emit(r, KIND_SIDEBET, _generic_text(r, "side bet", kind, p),
-                            f"event:{r.event_id}")
+            text = _generic_text(r, "side bet", kind, p, said.get(r.event_name))
+            yield from emit(r, KIND_SIDEBET, text, f"event:{r.event_id}")
     # The largest trade of each game and type, when it was not also the first.
     for key, (_size, r, p) in sorted(best_trade.items()):
         if r.event_id != first_trade.get(key):

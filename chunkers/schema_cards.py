@@ -1,8 +1,11 @@
-"""The catalog -> schema cards: an overview per event, a card per field path and per shape.
+"""The catalog and the protocol docs -> schema cards: an overview per event (naming every
+top-level field with a few words each), a card per field path and per shape.
 
 Every card starts with the event name in plain words and its protocol name, names fields
 by their protocol names with plain words beside them, and stays short enough for the
-embedding model (it reads ~256 word pieces).
+embedding model (it reads ~256 word pieces). What an event or a field means comes from the
+docs (`store.spec`: the spec's field tables, the field dictionary); events and fields the
+docs describe but the captures never showed get cards too, saying so.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from chunkers.phrases import (
     pct,
     sentences,
 )
-from chunkers.vocabulary import event_meaning, field_meaning, path_words, phase_words
+from chunkers.vocabulary import path_words, phase_words
 from store.catalog import ID_FORMATS, Catalog, EventInfo, FieldInfo, parent_path, to_datetime
+from store.drift import type_mismatch
+from store.spec import EMPTY, DocEvent, DocField, Documented, normalize_path
 
 CATALOG_SOURCE = "catalog"
-MAX_LISTED_FIELDS = 40  # top-level fields named in an overview card
+FEW_WORDS = 8  # words of a field's description in an overview's field list
 MAX_CHILDREN = 24  # children named in a container card
 MAX_FOLDED = 8  # an object with at most this many plain fields is described on one card
 MIN_FOR_PHASES = 10  # phases of an event seen fewer times say more about chance than about it
@@ -36,6 +41,55 @@ MIN_FOR_PHASES = 10  # phases of an event seen fewer times say more about chance
 KIND_OVERVIEW = "schema_card"
 KIND_FIELD = "schema_field"
 KIND_SHAPE = "schema_shape"
+
+
+def field_meaning(docs: Documented, event_name: str, path: str) -> str:
+    """What the docs say a field is ("" when they do not describe it)."""
+    f = docs.field_of(event_name, path)
+    return f.description if f is not None else ""
+
+
+def event_meaning(d: DocEvent | None) -> str:
+    """What the docs say an event is: its summary, then up to two other descriptions."""
+    if d is None:
+        return ""
+    s = d.summary
+    extra = [a for a in d.about if a.lower() not in s.lower()][:2]
+    if extra:
+        s = f"{s} ({'; '.join(extra)})" if s else "; ".join(extra)
+    return s
+
+
+def _few_words(text: str) -> str:
+    first = text.split("; ", 1)[0]
+    ws = first.split()
+    return " ".join(ws[:FEW_WORDS]) + ("…" if len(ws) > FEW_WORDS else "")
+
+
+def _docs_phrase(d: DocEvent | None, observed: bool) -> str:
+    """Where the docs describe the event and what they say about its wire behaviour."""
+    if d is None:
+        return "Not described by the protocol docs" if observed else ""
+    files = join(dict.fromkeys(src.rsplit("/", 1)[-1] for src in d.sources), 3)
+    s = f"Documented in {files}"
+    if d.verified:
+        s += ", marked VERIFIED there" + (f" ({join(d.verified_on)})" if d.verified_on else "")
+    if not observed:
+        s += "; never seen in the captured data"
+    said = []
+    if d.direction:
+        said.append({"sent": "sent by the client to the server",
+                     "received": "sent by the server to the client",
+                     "both": "sent both ways"}.get(d.direction, d.direction))
+    if d.auth:
+        said.append(f"auth required {d.auth}")
+    if d.phases:
+        said.append("phases " + join(d.phases))
+    if d.category:
+        said.append(f"category {d.category}")
+    if d.frequency:
+        said.append(f"frequency {d.frequency}")
+    return s + (": " + "; ".join(said) if said else "")
 
 
 def _direction_phrase(e: EventInfo) -> str:
@@ -135,9 +189,47 @@ def _leaf(path: str) -> str:
 
 
 
-def overview_text(e: EventInfo, cat: Catalog | None = None) -> str:
-    parts = [head(e.event_name) + ": " + (event_meaning(e.event_name) or
+def _short_type(f: FieldInfo, e: EventInfo) -> str:
+    names = [t for t in f.type_names if t != "null"] or ["null"]
+    if names == ["object"] or names == ["array"]:
+        kids = [_leaf(c.path) for c in _direct(e.fields, f.path)
+                if _leaf(c.path) not in ("<n>", "<id>")]
+        base = "object" if names == ["object"] else "list"
+        return f"{base}: {join(kids, 5)}" if kids else base
+    return " or ".join(_merge_numeric(names))
+
+
+def _field_list(e: EventInfo | None, d: DocEvent | None, docs: Documented) -> list[str]:
+    """The phrases naming every top-level field, a few words each: observed fields first
+    (in the docs' words when they describe them), then fields only the docs name."""
+    parts = []
+    top = _top_level(e) if e is not None else []
+    if top:
+        listed = []
+        for f in top:
+            said = field_meaning(docs, e.event_name, f.path) if e is not None else ""
+            listed.append(f"{f.path} ({_few_words(said) if said else _short_type(f, e)})"
+                          if e is not None else f.path)
+        parts.append(f"Fields ({len(top)} at the top, {len(e.fields) if e else 0} paths): "
+                     + join(listed))
+    seen = {f.path for f in top}
+    doc_top = [f for f in (d.fields.values() if d else ()) if f.path not in seen
+               and "." not in f.path and "[]" not in f.path and not f.trace
+               and not f.path.startswith("*")]
+    if doc_top:
+        label = ("Fields (documented)" if not top else
+                 "Documented fields not seen in the data")
+        parts.append(f"{label}: " + join(
+            f"{f.path} ({_few_words(f.description) or f.type_text or 'no description'})"
+            for f in doc_top))
+    return parts
+
+
+def overview_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = EMPTY) -> str:
+    d = docs.get(e.event_name)
+    parts = [head(e.event_name) + ": " + (event_meaning(d) or
                                           "an event of the rugs.fun protocol")]
+    parts.extend(_field_list(e, d, docs))
     parts.append(_direction_phrase(e))
     parts.append(f"Access: {e.auth}")
     when = f"seen {approx(e.count)} times"
@@ -152,21 +244,51 @@ def overview_text(e: EventInfo, cat: Catalog | None = None) -> str:
     if e.phases and e.count >= MIN_FOR_PHASES:
         parts.append("Game phases when it occurs: " + _phases_phrase(e.phases))
     parts.append(_payload_phrase(e))
-    top = _top_level(e)
-    if top:
-        listed = [f"{f.path} ({path_words(f.path)})" if path_words(f.path) != f.path.lower()
-                  else f.path for f in top]
-        parts.append(f"Fields ({len(e.fields)} paths, {len(top)} at the top): "
-                     + join(listed, MAX_LISTED_FIELDS))
-        nested = sorted({_leaf(f.path) for f in e.fields
-                         if parent_path(f.path) is not None and _leaf(f.path) not in
-                         ("<n>", "<id>")} - {f.path for f in top})
-        if nested:
-            parts.append("Nested fields: " + join(nested, 2 * MAX_LISTED_FIELDS))
     rel = _relations_phrase(e, cat)
     if rel:
         parts.append(rel)
+    parts.append(_docs_phrase(d, observed=True))
     parts.append(_validation_phrase(e.validation))
+    return sentences(parts)
+
+
+def documented_overview_text(d: DocEvent, docs: Documented) -> str:
+    """The overview of an event only the docs know."""
+    parts = [head(d.name) + ": " + (event_meaning(d) or "an event of the rugs.fun protocol")]
+    parts.extend(_field_list(None, d, docs))
+    parts.append(_docs_phrase(d, observed=False))
+    return sentences(parts)
+
+
+def _doc_field_phrase(f: DocField | None, observed: list[str] | None) -> str:
+    """What the docs add to a field card: a type the data disagrees with, a missing
+    validation."""
+    if f is None:
+        return ""
+    out = []
+    if observed is not None:
+        mm = type_mismatch(f, observed)
+        if mm:
+            out.append(mm)
+    elif f.type_text:
+        out.append(f"documented as {f.type_text}" + (f", e.g. {f.example}" if f.example else ""))
+    if f.needs_validation:
+        out.append("the docs mark it as needing validation")
+    return "; ".join(out)
+
+
+def documented_field_text(d: DocEvent, f: DocField, docs: Documented) -> str:
+    """The card of a field only the docs describe."""
+    words = path_words(f.path)
+    s = f"{head(d.name)} field {f.path}" + (f" ({words})" if words != f.path else "")
+    if f.description:
+        s += f": {f.description}"
+    parts = [s, _doc_field_phrase(f, None), "not seen in the captured data"]
+    pp = parent_path(f.path)
+    if pp is not None:
+        container = pp.removesuffix("[]")
+        pm = field_meaning(docs, d.name, container)
+        parts.append(f"part of {container}" + (f", {pm}" if pm else ""))
     return sentences(parts)
 
 
@@ -279,20 +401,22 @@ def _example_item(f: FieldInfo, direct: list[FieldInfo]) -> str:
     return ("e.g. {" + join(pairs, 6) + "}") if pairs else ""
 
 
-def _field_heading(e: EventInfo, f: FieldInfo) -> str:
+def _field_heading(e: EventInfo, f: FieldInfo, docs: Documented) -> str:
     """'<Event> field <path> (<plain words>): <meaning>' — how every field card starts."""
     words = path_words(f.path)
     s = f"{head(e.event_name)} field {f.path}"
     if words != f.path:
         s += f" ({words})"
-    meaning = field_meaning(e.event_name, f.path)
+    meaning = field_meaning(docs, e.event_name, f.path)
     if meaning:
         s += f": {meaning}"
     return s
 
 
-def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
-    parts = [_field_heading(e, f), _type_phrase(f, children)]
+def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo],
+               docs: Documented = EMPTY) -> str:
+    parts = [_field_heading(e, f, docs), _type_phrase(f, children),
+             _doc_field_phrase(docs.field_of(e.event_name, f.path), f.type_names)]
     direct = [c for c in children if parent_path(c.path) in (f.path, f.path + "[]")
               and not c.path.endswith("[]")]
     keyed = [c for c in direct if _leaf(c.path) in ("<n>", "<id>")]
@@ -323,13 +447,13 @@ def field_text(e: EventInfo, f: FieldInfo, children: list[FieldInfo]) -> str:
     if pp is not None:
         # A nested field is read in the context of what contains it.
         container = pp.removesuffix("[]")
-        parts.append(_context_phrase(e, container))
+        parts.append(_context_phrase(e, container, docs))
     return sentences(parts)
 
 
-def _context_phrase(e: EventInfo, container: str) -> str:
+def _context_phrase(e: EventInfo, container: str, docs: Documented) -> str:
     """Where a nested field lives, with what its container means when that is known."""
-    pm = field_meaning(e.event_name, container)
+    pm = field_meaning(docs, e.event_name, container)
     if pm:
         return f"part of {container}, {pm}"
     words = path_words(container)
@@ -369,6 +493,7 @@ def _card_meta(e: EventInfo, kind: str, **extra: Any) -> dict[str, Any]:
         "ts": iso(last),
         "direction": join(sorted(e.directions)),
         "validation": (e.validation or {}).get("status", "unverified"),
+        "events": [e.event_name],
         **extra,
     }
 
@@ -402,29 +527,30 @@ def small_objects(e: EventInfo) -> set[str]:
     return out
 
 
-def _folded_child(e: EventInfo, c: FieldInfo) -> str:
+def _folded_child(e: EventInfo, c: FieldInfo, docs: Documented) -> str:
     leaf = _leaf(c.path)
     s = leaf
     w = path_words(leaf)
     if w != leaf:
         s += f" ({w})"
-    m = field_meaning(e.event_name, c.path)
+    m = field_meaning(docs, e.event_name, c.path)
     if m:
         s += f": {m}"
     v = _values_phrase(c)
     return f"{s}, {_type_phrase(c, [])}" + (f", {v}" if v else "")
 
 
-def folded_text(e: EventInfo, f: FieldInfo, kids: list[FieldInfo]) -> str:
-    parts = [_field_heading(e, f), _type_phrase(f, _children(e, f.path))]
+def folded_text(e: EventInfo, f: FieldInfo, kids: list[FieldInfo],
+                docs: Documented = EMPTY) -> str:
+    parts = [_field_heading(e, f, docs), _type_phrase(f, _children(e, f.path))]
     label = "each item has" if f.type_names[:1] == ["array"] else "its fields"
-    parts.append(f"{label}: " + "; ".join(_folded_child(e, c) for c in kids))
+    parts.append(f"{label}: " + "; ".join(_folded_child(e, c, docs) for c in kids))
     parts.append(_presence_phrase(e, f))
     parts.append(_phase_restriction(e, f))
     pp = parent_path(f.path)
     if pp is not None:
         container = pp.removesuffix("[]")
-        parts.append(_context_phrase(e, container))
+        parts.append(_context_phrase(e, container, docs))
     return sentences(parts)
 
 
@@ -448,7 +574,7 @@ def same_shape(e: EventInfo) -> dict[str, str]:
     return out
 
 
-def repeat_text(e: EventInfo, f: FieldInfo, original: str) -> str:
+def repeat_text(e: EventInfo, f: FieldInfo, original: str, docs: Documented = EMPTY) -> str:
     words = path_words(f.path)
     s = f"{head(e.event_name)} field {f.path}" + (f" ({words})" if words != f.path else "")
     names = [_leaf(c.path) for c in _direct(e.fields, f.path)]
@@ -457,16 +583,16 @@ def repeat_text(e: EventInfo, f: FieldInfo, original: str) -> str:
              _presence_phrase(e, f)]
     pp = parent_path(f.path)
     if pp is not None:
-        parts.append(_context_phrase(e, pp.removesuffix("[]")))
+        parts.append(_context_phrase(e, pp.removesuffix("[]"), docs))
     return sentences(parts)
 
 
 def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
-                cat: Catalog | None = None) -> list[Chunk]:
+                cat: Catalog | None = None, docs: Documented = EMPTY) -> list[Chunk]:
     """The schema cards of one event: an overview, one per shape, one per field path
-    (the fields of a small object on its object's card). `cat` lets the overview say what a
-    client request it answers carries."""
-    out = [Chunk(f"schema:{e.event_name}:overview", overview_text(e, cat), source,
+    (the fields of a small object on its object's card), one per field only the docs
+    describe. `cat` lets the overview say what a client request it answers carries."""
+    out = [Chunk(f"schema:{e.event_name}:overview", overview_text(e, cat, docs), source,
                  _card_meta(e, KIND_OVERVIEW))]
     for s in e.shapes:
         out.append(Chunk(f"schema:{e.event_name}:shape:{s.key}", shape_text(e, s.key), source,
@@ -483,19 +609,58 @@ def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
         if any(f.path.startswith(r + ".") or f.path.startswith(r + "[]") for r in repeats):
             continue  # described once, on the container it repeats
         if f.path in repeats:
-            text = repeat_text(e, f, repeats[f.path])
+            text = repeat_text(e, f, repeats[f.path], docs)
         elif f.path in folded:
-            text = folded_text(e, f, _direct(e.fields, f.path))
+            text = folded_text(e, f, _direct(e.fields, f.path), docs)
         else:
-            text = field_text(e, f, _children(e, f.path))
+            text = field_text(e, f, _children(e, f.path), docs)
         out.append(Chunk(f"schema:{e.event_name}:field:{f.path}", text, source,
                          _card_meta(e, KIND_FIELD, field=f.path)))
+    d = docs.get(e.event_name)
+    if d is not None:
+        out.extend(_documented_field_cards(d, docs, source, _card_meta(e, KIND_FIELD),
+                                           {f.path for f in e.fields}))
     return out
 
 
-def schema_cards(cat: Catalog, source: str = CATALOG_SOURCE) -> list[Chunk]:
-    """Schema cards for every event of a catalog, identical texts once."""
+def _documented_field_cards(d: DocEvent, docs: Documented, source: str,
+                            meta: dict[str, Any], observed: set[str]) -> list[Chunk]:
+    out = []
+    for f in d.fields.values():
+        if f.trace or f.path.startswith("*.") or docs_observed(f.path, observed):
+            continue
+        out.append(Chunk(f"schema:{d.name}:field:{f.path}", documented_field_text(d, f, docs),
+                         source, {**meta, "field": f.path, "documented_only": True}))
+    return out
+
+
+def docs_observed(path: str, observed: set[str]) -> bool:
+    """Whether a documented path is among the observed ones (keyed parts compare equal)."""
+    want = normalize_path(path)
+    return any(normalize_path(p) == want for p in observed)
+
+
+def documented_cards(d: DocEvent, docs: Documented, source: str = CATALOG_SOURCE
+                     ) -> list[Chunk]:
+    """The cards of an event only the docs know: an overview and one per documented field."""
+    meta: dict[str, Any] = {
+        "kind": KIND_OVERVIEW, "doc_type": None, "event_name": d.name, "events": [d.name],
+        "game_id": None, "date": None, "ts": None, "direction": d.direction,
+        "validation": "unverified", "spec_verified": d.verified, "documented_only": True,
+    }
+    out = [Chunk(f"schema:{d.name}:overview", documented_overview_text(d, docs), source, meta)]
+    out.extend(_documented_field_cards(d, docs, source, {**meta, "kind": KIND_FIELD}, set()))
+    return out
+
+
+def schema_cards(cat: Catalog, source: str = CATALOG_SOURCE,
+                 docs: Documented = EMPTY) -> list[Chunk]:
+    """Schema cards for every event of the catalog and of the docs, identical texts once."""
     out: list[Chunk] = []
-    for name in cat.names():
-        out.extend(event_cards(cat.events[name], source, cat))
+    for name in sorted(set(cat.events) | set(docs.events)):
+        e = cat.get(name)
+        if e is not None:
+            out.extend(event_cards(e, source, cat, docs))
+        else:
+            out.extend(documented_cards(docs.events[name], docs, source))
     return dedupe(out)

@@ -25,6 +25,9 @@ class Settings:
     max_payload_bytes: int = 1_000_000
     # Indexer
     context_roots: tuple[Path, ...] = ()
+    # The users' protocol docs (markdown, e.g. WEBSOCKET_EVENTS_SPEC.md): indexed into the
+    # events table and joined with the catalog (documented vs observed). None: no docs.
+    protocol_docs: Path | None = None
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 64
@@ -62,7 +65,7 @@ class Settings:
 def _coerce(name: str, value: Any) -> Any:
     if name == "data_dir":
         return Path(value).expanduser()
-    if name == "model_path":
+    if name in ("model_path", "protocol_docs"):
         return None if value in (None, "") else Path(value).expanduser()
     if name == "context_roots":
         if isinstance(value, str):

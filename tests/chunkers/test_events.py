@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from chunkers.chunk import dedupe
 from chunkers.game_summaries import GameFacts, game_summary_chunk
@@ -11,6 +12,9 @@ from chunkers.notable import EventRow, notable_chunks
 from chunkers.schema_cards import event_cards, schema_cards
 from chunkers.vocabulary import path_words, title, words
 from store.catalog import build_catalog
+from store.spec import load_documented
+
+DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "protocol_docs"
 
 TRACE = {"__trace": True, "traceparent": "00-1c995641e009e87229031ee3bdd317cb-f49b235078490b89-01"}
 T0 = datetime(2025, 12, 15, 5, 39, 20, tzinfo=UTC)
@@ -70,9 +74,10 @@ def test_every_field_path_is_named_on_some_card() -> None:
 
 def test_a_field_card_gives_type_presence_examples_and_meaning() -> None:
     cat = build_catalog(catalog_rows())
-    by_id = {c.chunk_id: c for c in schema_cards(cat)}
+    by_id = {c.chunk_id: c for c in schema_cards(cat, docs=load_documented(DOCS))}
     cash = by_id["schema:playerUpdate:field:cash"].text
-    assert "balance" in cash and "A number" in cash and "0.01762" in cash
+    # the meaning is the spec's ("TRUE wallet balance"), type and example the data's
+    assert "TRUE wallet balance" in cash and "A number" in cash and "0.01762" in cash
     price = by_id["schema:gameStateUpdate:field:price"]
     assert price.metadata["field"] == "price" and "range 1 to 1.5" in price.text
     # a small object is described on one card with its fields, not a card per field
