@@ -11,6 +11,7 @@ docs describe but the captures never showed get cards too, saying so.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from chunkers.chunk import Chunk, dedupe
@@ -41,6 +42,7 @@ MIN_FOR_PHASES = 10  # phases of an event seen fewer times say more about chance
 KIND_OVERVIEW = "schema_card"
 KIND_FIELD = "schema_field"
 KIND_SHAPE = "schema_shape"
+KIND_DOCUMENTED = "schema_documented"  # the fields only the docs describe, one card per event
 
 
 def field_meaning(docs: Documented, event_name: str, path: str) -> str:
@@ -150,19 +152,33 @@ def _request_payload(cat: Catalog | None, name: str) -> str:
     return f" (sent with {join(pairs, 4)})" if pairs else ""
 
 
-def _relations_phrase(e: EventInfo, cat: Catalog | None = None) -> str:
+def _said(docs: Documented, name: str) -> str:
+    """An event name with what the docs say it is: "usernameStatus (Player identity ...)"."""
+    d = docs.get(name.split(" (", 1)[0])
+    return f"{name} ({_few_words(d.summary)})" if d is not None and d.summary else name
+
+
+def _relations_phrase(e: EventInfo, cat: Catalog | None = None,
+                      docs: Documented = EMPTY) -> str:
     parts = []
     if e.replies_to:
         parts.append("Arrives as the reply to the client request " + join(
-            n + _request_payload(cat, n)
+            _said(docs, n) + _request_payload(cat, n)
             for n in sorted(e.replies_to, key=lambda n: (-e.replies_to[n], n))))
     if e.answered_by:
         parts.append("The server answers it with " + join(
-            sorted(e.answered_by, key=lambda n: (-e.answered_by[n], n))))
+            _said(docs, n) for n in sorted(e.answered_by, key=lambda n: (-e.answered_by[n], n))))
     if e.same_trace_as:
         peers = sorted(e.same_trace_as, key=lambda n: (-e.same_trace_as[n], n))
-        parts.append("Shares a trace with " + join(peers, 4)
+        parts.append("Shares a trace with " + join((_said(docs, n) for n in peers), 4)
                      + " (the server sent it while handling that)")
+    # The other side of a shared trace: replies the server sent while handling this one.
+    handled = sorted(n for n, other in (cat.events.items() if cat is not None else ())
+                     if any(k.split(" (", 1)[0] == e.event_name for k in other.same_trace_as)
+                     and n not in e.same_trace_as)
+    if handled:
+        parts.append("While handling it the server sent " + join(
+            (_said(docs, n) for n in handled), 4))
     return ". ".join(parts)
 
 
@@ -216,19 +232,30 @@ def _field_list(e: EventInfo | None, d: DocEvent | None, docs: Documented) -> li
     doc_top = [f for f in (d.fields.values() if d else ()) if f.path not in seen
                and "." not in f.path and "[]" not in f.path and not f.trace
                and not f.path.startswith("*")]
-    if doc_top:
+    if doc_top and d is not None:
         label = ("Fields (documented)" if not top else
                  "Documented fields not seen in the data")
-        parts.append(f"{label}: " + join(
-            f"{f.path} ({_few_words(f.description) or f.type_text or 'no description'})"
-            for f in doc_top))
+        parts.append(f"{label}: " + join(f"{f.path} ({_doc_short(d, f)})" for f in doc_top))
     return parts
+
+
+def _doc_children(d: DocEvent, path: str) -> list[DocField]:
+    return [c for c in d.fields.values() if parent_path(c.path) in (path, path + "[]")]
+
+
+def _doc_short(d: DocEvent, f: DocField) -> str:
+    """A few words about a documented field: its description, or its documented children."""
+    kids = [_leaf(c.path) for c in _doc_children(d, f.path)]
+    said = _few_words(f.description) if f.description else ""
+    if kids:
+        return (f"{said}; " if said else "") + "fields " + join(kids, 8)
+    return said or f.type_text or "no description"
 
 
 def overview_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = EMPTY) -> str:
     d = docs.get(e.event_name)
-    parts = [head(e.event_name) + ": " + (event_meaning(d) or
-                                          "an event of the rugs.fun protocol")]
+    meaning = event_meaning(d)
+    parts = [head(e.event_name) + (f": {meaning}" if meaning else "")]
     parts.extend(_field_list(e, d, docs))
     parts.append(_direction_phrase(e))
     parts.append(f"Access: {e.auth}")
@@ -244,7 +271,7 @@ def overview_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = E
     if e.phases and e.count >= MIN_FOR_PHASES:
         parts.append("Game phases when it occurs: " + _phases_phrase(e.phases))
     parts.append(_payload_phrase(e))
-    rel = _relations_phrase(e, cat)
+    rel = _relations_phrase(e, cat, docs)
     if rel:
         parts.append(rel)
     parts.append(_docs_phrase(d, observed=True))
@@ -254,7 +281,8 @@ def overview_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = E
 
 def documented_overview_text(d: DocEvent, docs: Documented) -> str:
     """The overview of an event only the docs know."""
-    parts = [head(d.name) + ": " + (event_meaning(d) or "an event of the rugs.fun protocol")]
+    meaning = event_meaning(d)
+    parts = [head(d.name) + (f": {meaning}" if meaning else "")]
     parts.extend(_field_list(None, d, docs))
     parts.append(_docs_phrase(d, observed=False))
     return sentences(parts)
@@ -277,19 +305,18 @@ def _doc_field_phrase(f: DocField | None, observed: list[str] | None) -> str:
     return "; ".join(out)
 
 
-def documented_field_text(d: DocEvent, f: DocField, docs: Documented) -> str:
-    """The card of a field only the docs describe."""
-    words = path_words(f.path)
-    s = f"{head(d.name)} field {f.path}" + (f" ({words})" if words != f.path else "")
-    if f.description:
-        s += f": {f.description}"
-    parts = [s, _doc_field_phrase(f, None), "not seen in the captured data"]
-    pp = parent_path(f.path)
-    if pp is not None:
-        container = pp.removesuffix("[]")
-        pm = field_meaning(docs, d.name, container)
-        parts.append(f"part of {container}" + (f", {pm}" if pm else ""))
-    return sentences(parts)
+def documented_fields_text(d: DocEvent, fields: list[DocField]) -> str:
+    """One card for the fields of an event that only the docs describe (one card, not one
+    per field: near-identical cards would crowd out everything else for words they share)."""
+    listed = []
+    for f in fields:
+        s = f.path
+        if f.description:
+            s += f": {f.description}"
+        extra = _doc_field_phrase(f, None)
+        listed.append(s + (f" ({extra})" if extra else ""))
+    return sentences([f"{head(d.name)} fields the docs describe but the captured data never "
+                      "showed", "; ".join(listed)])
 
 
 def _type_phrase(f: FieldInfo, children: list[FieldInfo]) -> str:
@@ -587,6 +614,42 @@ def repeat_text(e: EventInfo, f: FieldInfo, original: str, docs: Documented = EM
     return sentences(parts)
 
 
+MIN_FAMILY = 3  # sibling fields that differ only in their numbers, described on one card
+
+
+def number_families(e: EventInfo) -> list[list[FieldInfo]]:
+    """Sibling fields whose names differ only in their numbers (`count2x`, `count10x`,
+    `count50x`, ...), at least MIN_FAMILY of them and none a container of named fields:
+    one card describes them all, instead of near-identical cards that crowd each other."""
+    groups: dict[tuple[str | None, str], list[FieldInfo]] = {}
+    for f in e.fields:
+        leaf = _leaf(f.path)
+        if f.path.endswith("[]") or leaf in ("<n>", "<id>") or not re.search(r"\d", leaf):
+            continue
+        if any(not c.path.endswith("[]") for c in _direct(e.fields, f.path)):
+            continue
+        groups.setdefault((parent_path(f.path), re.sub(r"\d+", "#", leaf)), []).append(f)
+    return [v for v in groups.values() if len(v) >= MIN_FAMILY]
+
+
+def family_text(e: EventInfo, members: list[FieldInfo], docs: Documented = EMPTY) -> str:
+    first = members[0]
+    meaning = next((m for m in (field_meaning(docs, e.event_name, f.path) for f in members)
+                    if m), "")
+    s = f"{head(e.event_name)} fields {join(f.path for f in members)} ({path_words(first.path)}"
+    s += " and its siblings)" + (f": {meaning}" if meaning else "")
+    each = []
+    for f in members:
+        bits = [_type_phrase(f, _children(e, f.path)), _presence_phrase(e, f), _values_phrase(f),
+                _doc_field_phrase(docs.field_of(e.event_name, f.path), f.type_names)]
+        each.append(f"{_leaf(f.path)}: " + ", ".join(b for b in bits if b))
+    parts = [s, "; ".join(each)]
+    pp = parent_path(first.path)
+    if pp is not None:
+        parts.append(_context_phrase(e, pp.removesuffix("[]"), docs))
+    return sentences(parts)
+
+
 def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
                 cat: Catalog | None = None, docs: Documented = EMPTY) -> list[Chunk]:
     """The schema cards of one event: an overview, one per shape, one per field path
@@ -599,9 +662,16 @@ def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
                          _card_meta(e, KIND_SHAPE, shape=s.key)))
     folded = small_objects(e)
     repeats = same_shape(e)
+    in_family: set[str] = set()
+    for members in number_families(e):
+        in_family.update(f.path for f in members)
+        out.append(Chunk(f"schema:{e.event_name}:field:{members[0].path}",
+                         family_text(e, members, docs), source,
+                         _card_meta(e, KIND_FIELD, field=members[0].path,
+                                    fields=[f.path for f in members])))
     for f in e.fields:
         leaf = _leaf(f.path)
-        if f.path.endswith("[]") or leaf in ("<n>", "<id>"):
+        if f.path.endswith("[]") or leaf in ("<n>", "<id>") or f.path in in_family:
             continue  # list items and keyed values are described on their container's card
         pp = parent_path(f.path)
         if pp is not None and pp.removesuffix("[]") in folded:
@@ -617,20 +687,12 @@ def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
         out.append(Chunk(f"schema:{e.event_name}:field:{f.path}", text, source,
                          _card_meta(e, KIND_FIELD, field=f.path)))
     d = docs.get(e.event_name)
-    if d is not None:
-        out.extend(_documented_field_cards(d, docs, source, _card_meta(e, KIND_FIELD),
-                                           {f.path for f in e.fields}))
-    return out
-
-
-def _documented_field_cards(d: DocEvent, docs: Documented, source: str,
-                            meta: dict[str, Any], observed: set[str]) -> list[Chunk]:
-    out = []
-    for f in d.fields.values():
-        if f.trace or f.path.startswith("*.") or docs_observed(f.path, observed):
-            continue
-        out.append(Chunk(f"schema:{d.name}:field:{f.path}", documented_field_text(d, f, docs),
-                         source, {**meta, "field": f.path, "documented_only": True}))
+    observed = {f.path for f in e.fields}
+    missing = [f for f in (d.fields.values() if d else ()) if not f.trace
+               and not f.path.startswith("*.") and not docs_observed(f.path, observed)]
+    if d is not None and missing:
+        out.append(Chunk(f"schema:{e.event_name}:documented", documented_fields_text(d, missing),
+                         source, _card_meta(e, KIND_DOCUMENTED)))
     return out
 
 
@@ -642,15 +704,14 @@ def docs_observed(path: str, observed: set[str]) -> bool:
 
 def documented_cards(d: DocEvent, docs: Documented, source: str = CATALOG_SOURCE
                      ) -> list[Chunk]:
-    """The cards of an event only the docs know: an overview and one per documented field."""
+    """The card of an event only the docs know: its overview names its documented fields
+    (the doc sections hold the rest)."""
     meta: dict[str, Any] = {
         "kind": KIND_OVERVIEW, "doc_type": None, "event_name": d.name, "events": [d.name],
         "game_id": None, "date": None, "ts": None, "direction": d.direction,
         "validation": "unverified", "spec_verified": d.verified, "documented_only": True,
     }
-    out = [Chunk(f"schema:{d.name}:overview", documented_overview_text(d, docs), source, meta)]
-    out.extend(_documented_field_cards(d, docs, source, {**meta, "kind": KIND_FIELD}, set()))
-    return out
+    return [Chunk(f"schema:{d.name}:overview", documented_overview_text(d, docs), source, meta)]
 
 
 def schema_cards(cat: Catalog, source: str = CATALOG_SOURCE,

@@ -31,8 +31,10 @@ class Settings:
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 64
-    # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank).
+    # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank), over
+    # max(10, k * hybrid_candidates) candidates from each of the vector and BM25 lists.
     hybrid_fusion: str = "relative"
+    hybrid_candidates: int = 1
     # Query sandbox
     sql_timeout_s: float = 10.0
     sql_max_rows: int = 500
@@ -72,7 +74,7 @@ def _coerce(name: str, value: Any) -> Any:
             return _split_paths(value)
         return tuple(Path(v).expanduser() for v in value)
     if name in {"flush_events", "max_payload_bytes", "embed_batch_size", "sql_max_rows",
-                "sql_max_chars", "sql_threads"}:
+                "sql_max_chars", "sql_threads", "hybrid_candidates"}:
         return int(value)
     if name in {"flush_seconds", "sql_timeout_s"}:
         return float(value)
