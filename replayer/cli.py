@@ -14,7 +14,7 @@ from store.errors import RugsError, explain
 # `replayer serve` from loading pyarrow and friends before the MCP handshake.
 _MODULES: dict[str, tuple[str, ...]] = {
     "data": ("replayer.data_cmds", "replayer.query_cmds", "replayer.catalog_cmds"),
-    "schema": ("replayer.data_cmds", "replayer.eval_cmds"),
+    "schema": ("replayer.data_cmds", "replayer.eval_cmds", "replayer.drift_cmds"),
     "ingest": ("replayer.ingest_cmds",),
     "legacy": ("replayer.ingest_cmds",),
     "index": ("replayer.index_cmds",),

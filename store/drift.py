@@ -10,12 +10,16 @@ the data holds under another parent is named with where it was seen.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from store.catalog import Catalog, EventInfo, FieldInfo
-from store.spec import DocEvent, DocField, Documented, normalize_path
+from store.errors import HINT_LIST_EVENTS, CatalogError, DocsError
+from store.paths import DataPaths
+from store.spec import DocEvent, DocField, Documented, doc_files, load_documented, normalize_path
 
 BOTH = "both"
 DOCUMENTED_ONLY = "documented_only"
@@ -180,3 +184,42 @@ def summary(report: list[EventDrift]) -> dict[str, int]:
         for k, n in ev.counts().items():
             out[f"fields_{k}"] = out.get(f"fields_{k}", 0) + n
     return out
+
+
+def resolve_name(names: Iterable[str], name: str) -> str:
+    """One of `names` (the events the catalog or the docs know) for `name`: exact, else
+    case-insensitive; else a CatalogError listing close names."""
+    known = sorted(set(names))
+    if name in known:
+        return name
+    lower = {n.lower(): n for n in known}
+    if name.lower() in lower:
+        return lower[name.lower()]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    maybe = f"; did you mean {', '.join(close)}?" if close else ""
+    raise CatalogError(f"unknown event {name!r}{maybe} ({len(known)} known: replayer schema "
+                       "drift lists them)", hint=HINT_LIST_EVENTS)
+
+
+def open_docs(root: Path | None, known: list[str] | None = None) -> Documented:
+    """The docs root parsed, or a DocsError saying how to point at one."""
+    if root is None:
+        raise DocsError("no protocol docs root: set RUGS_PROTOCOL_DOCS (or pass --docs DIR) "
+                        "to a folder of markdown files such as WEBSOCKET_EVENTS_SPEC.md")
+    if not root.is_dir():
+        raise DocsError(f"protocol docs root {root} is not a directory")
+    if not doc_files(root):
+        raise DocsError(f"protocol docs root {root} holds no markdown (.md) files")
+    return load_documented(root, known=known or ())
+
+
+def drift_report(paths: DataPaths, docs_root: Path | None) -> tuple[list[EventDrift],
+                                                                   Documented]:
+    """The drift of everything committed against the docs root (the catalog from its cache,
+    validation records attached)."""
+    from store.catalog import catalog_from_store
+    from store.validation import load_validation
+
+    cat = catalog_from_store(paths)
+    docs = open_docs(docs_root, cat.names())
+    return drift(cat, docs, load_validation(paths)), docs
