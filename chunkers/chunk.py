@@ -39,11 +39,23 @@ class Chunk:
     text: str
     source: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # What the embedding model reads, when it should not be `text` (stored, shown and
+    # matched by BM25): a list of 48 field names with a few words each embeds as a soup of
+    # descriptions, the names alone as "the fields of X". None: the text itself.
+    embed_text: str | None = None
+
+    @property
+    def vector_text(self) -> str:
+        """The text the vector is made from."""
+        return self.text if self.embed_text is None else self.embed_text
 
     @cached_property
     def content_hash(self) -> str:
-        """Hash of the embedded text only: equal hashes share one vector."""
-        return _digest(self.text)
+        """Hash of the stored text (and of the embedded one, when it differs): equal hashes
+        share one vector."""
+        if self.embed_text is None:
+            return _digest(self.text)
+        return _digest(self.text + "\x00embed\x00" + self.embed_text)
 
     @cached_property
     def metadata_hash(self) -> str:

@@ -33,13 +33,14 @@ from store.drift import type_mismatch
 from store.spec import EMPTY, DocEvent, DocField, Documented, normalize_path
 
 CATALOG_SOURCE = "catalog"
-FEW_WORDS = 8  # words of a field's description in an overview's field list
+FEW_WORDS = 4  # words of a field's description in an overview's field list
 MAX_CHILDREN = 24  # children named in a container card
 MAX_FOLDED = 8  # an object with at most this many plain fields is described on one card
 MIN_FOR_PHASES = 10  # phases of an event seen fewer times say more about chance than about it
 
 # Chunk kinds (metadata `kind`), for filtering and for the evaluation report.
-KIND_OVERVIEW = "schema_card"
+KIND_OVERVIEW = "schema_card"  # an event's fields, a few words each
+KIND_ABOUT = "schema_about"  # what an event is: direction, access, timing, relations, docs
 KIND_FIELD = "schema_field"
 KIND_SHAPE = "schema_shape"
 KIND_DOCUMENTED = "schema_documented"  # the fields only the docs describe, one card per event
@@ -252,11 +253,39 @@ def _doc_short(d: DocEvent, f: DocField) -> str:
     return said or f.type_text or "no description"
 
 
+def field_names_text(name: str, e: EventInfo | None, d: DocEvent | None) -> str:
+    """What the overview's vector is made from: the event and its top-level field names
+    (descriptions beside 48 names make the vector a soup; measured in chunkers/CONTEXT.md)."""
+    names = [f.path for f in _top_level(e)] if e is not None else []
+    names += [f.path for f in (d.fields.values() if d else ()) if f.path not in names
+              and "." not in f.path and "[]" not in f.path and not f.trace
+              and not f.path.startswith("*")]
+    return f"The fields of {head(name)}: {join(names)}."
+
+
 def overview_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = EMPTY) -> str:
+    """The event's fields card: every top-level field with a few words, then what the event
+    is and which way it travels (the rest is on its `about` card)."""
+    d = docs.get(e.event_name)
+    meaning = event_meaning(d)
+    listed = _field_list(e, d, docs)
+    if not listed:
+        listed = [f"{head(e.event_name)} fields: none known. " + _payload_phrase(e)]
+    else:
+        listed[0] = f"{head(e.event_name)} {listed[0][0].lower()}{listed[0][1:]}"
+    parts = listed + [head(e.event_name) + (f": {meaning}" if meaning else ""),
+                      _direction_phrase(e)]
+    return sentences(parts)
+
+
+def about_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = EMPTY) -> str:
+    """What the event is, as the data and the docs show it: direction, access, counts and
+    timing, phases, payload, request/reply and trace relations, docs, validation."""
     d = docs.get(e.event_name)
     meaning = event_meaning(d)
     parts = [head(e.event_name) + (f": {meaning}" if meaning else "")]
-    parts.extend(_field_list(e, d, docs))
+    parts.append(f"{len(_top_level(e))} top-level fields, {len(e.fields)} paths"
+                 if e.fields else "")
     parts.append(_direction_phrase(e))
     parts.append(f"Access: {e.auth}")
     when = f"seen {approx(e.count)} times"
@@ -280,11 +309,13 @@ def overview_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = E
 
 
 def documented_overview_text(d: DocEvent, docs: Documented) -> str:
-    """The overview of an event only the docs know."""
+    """The overview of an event only the docs know: its documented fields, what it is."""
     meaning = event_meaning(d)
-    parts = [head(d.name) + (f": {meaning}" if meaning else "")]
-    parts.extend(_field_list(None, d, docs))
-    parts.append(_docs_phrase(d, observed=False))
+    listed = _field_list(None, d, docs)
+    if listed:
+        listed[0] = f"{head(d.name)} {listed[0][0].lower()}{listed[0][1:]}"
+    parts = [*listed, head(d.name) + (f": {meaning}" if meaning else ""),
+             _docs_phrase(d, observed=False)]
     return sentences(parts)
 
 
@@ -655,8 +686,13 @@ def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
     """The schema cards of one event: an overview, one per shape, one per field path
     (the fields of a small object on its object's card), one per field only the docs
     describe. `cat` lets the overview say what a client request it answers carries."""
-    out = [Chunk(f"schema:{e.event_name}:overview", overview_text(e, cat, docs), source,
-                 _card_meta(e, KIND_OVERVIEW))]
+    out = [Chunk(f"schema:{e.event_name}:about", about_text(e, cat, docs), source,
+                 _card_meta(e, KIND_ABOUT))]
+    if e.fields or (docs.get(e.event_name) and docs.events[e.event_name].fields):
+        out.insert(0, Chunk(f"schema:{e.event_name}:overview", overview_text(e, cat, docs),
+                            source, _card_meta(e, KIND_OVERVIEW),
+                            embed_text=field_names_text(e.event_name, e,
+                                                        docs.get(e.event_name))))
     for s in e.shapes:
         out.append(Chunk(f"schema:{e.event_name}:shape:{s.key}", shape_text(e, s.key), source,
                          _card_meta(e, KIND_SHAPE, shape=s.key)))
@@ -711,7 +747,8 @@ def documented_cards(d: DocEvent, docs: Documented, source: str = CATALOG_SOURCE
         "game_id": None, "date": None, "ts": None, "direction": d.direction,
         "validation": "unverified", "spec_verified": d.verified, "documented_only": True,
     }
-    return [Chunk(f"schema:{d.name}:overview", documented_overview_text(d, docs), source, meta)]
+    return [Chunk(f"schema:{d.name}:overview", documented_overview_text(d, docs), source, meta,
+                  embed_text=field_names_text(d.name, None, d) if d.fields else None)]
 
 
 def schema_cards(cat: Catalog, source: str = CATALOG_SOURCE,

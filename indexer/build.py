@@ -407,10 +407,10 @@ class _Builder:
                     report.metadata_updated += 1
                 elif old is not None:
                     change.changed.append(chunk_label(c))
-                    need_text.setdefault(c.content_hash, c.text)
+                    need_text.setdefault(c.content_hash, c.vector_text)
                 else:
                     change.added.append(chunk_label(c))
-                    need_text.setdefault(c.content_hash, c.text)
+                    need_text.setdefault(c.content_hash, c.vector_text)
                 write.append(c)
             for rid, row in existing.items():
                 if row["source"] == src.key and rid not in new_ids:
@@ -518,7 +518,7 @@ class _Builder:
             signatures[key] = src.signature
             report.changes.append(SourceChange(key=key, status="added",
                                                added=[chunk_label(c) for c in got]))
-        self._embed_missing({c.content_hash: c.text for c in chunks}, report)
+        self._embed_missing({c.content_hash: c.vector_text for c in chunks}, report)
         schema = tb.arrow_schema(self.spec, self.embedder.dim, fp)
         vectors = (np.stack([self.vec_memo[c.content_hash] for c in chunks]) if chunks
                    else np.zeros((0, self.embedder.dim), dtype=np.float32))
