@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_plain_words_count_as_events_only_in_backticks_or_quotes() -> None:
 def test_the_header_variants_change_only_the_header() -> None:
     text = ("# Spec\n\nThis document specifies the events.\n\n## `playerUpdate`\n\n"
             "Carries `cash`, the balance.\n")
-    kw = {"path": "SPEC.md", "source": "/x/SPEC.md", "known": KNOWN}
+    kw: dict[str, Any] = {"path": "SPEC.md", "source": "/x/SPEC.md", "known": KNOWN}
     trail, summary, tags = (doc_chunks(text, header=h, **kw) for h in ("trail", "summary",
                                                                         "tags"))
     assert [c.chunk_id for c in trail] == [c.chunk_id for c in tags]
