@@ -72,7 +72,7 @@ def _few_words(text: str) -> str:
 def _docs_phrase(d: DocEvent | None, observed: bool) -> str:
     """Where the docs describe the event and what they say about its wire behaviour."""
     if d is None:
-        return "Not described by the protocol docs" if observed else ""
+        return ""  # an event the docs do not describe: nothing to say about them
     files = join(dict.fromkeys(src.rsplit("/", 1)[-1] for src in d.sources), 3)
     s = f"Documented in {files}"
     if d.verified:

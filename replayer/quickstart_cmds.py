@@ -84,12 +84,18 @@ def quickstart(settings: Settings, source: Path | None, docs_dir: Path | None,
             click.echo(f"  warning: {r.table}: {w}", err=True)
     click.echo(f"indexes built in {time.perf_counter() - t0:.1f} s")
     click.echo(f"\nQ: {question}")
-    for n, hit in enumerate(search(settings, question, k=3)):
+    hits = search(settings, question, k=5)
+    # The answer to "what fields are in X" is X's overview card (its field list): shown
+    # whole when it is among the top hits, with the hits' ranks beside it.
+    best = next((h for h in hits if h.metadata.get("kind") == "schema_card"), None)
+    for n, hit in enumerate(hits[:3], start=1):
         text = " ".join(hit.text.split())
-        if n == 0:
-            shown = text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS] + " …"
-            click.echo(f"  [{hit.table} {hit.score:.3f}] source: {hit.source}")
-            click.echo(textwrap.indent(textwrap.fill(shown, 96), "    "))
-        else:
-            click.echo(f"  [{hit.table} {hit.score:.3f}] {text[:110]}\n      source: {hit.source}")
+        click.echo(f"  {n}. [{hit.table} {hit.score:.3f}] {text[:110]}\n      source: {hit.source}")
+    if best is not None:
+        text = " ".join(best.text.split())
+        shown = text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS] + " …"
+        rank = hits.index(best) + 1
+        click.echo(f"\n  the field list (hit {rank}, {best.metadata.get('event_name')}'s "
+                   "overview card):")
+        click.echo(textwrap.indent(textwrap.fill(shown, 96), "    "))
     click.echo("\nNext: replayer data status | replayer index query \"…\" | replayer serve")
