@@ -68,9 +68,10 @@ async def test_search_tools_return_scored_snippets_with_provenance(mcp_root: Mcp
         assert {h["metadata"].get("event_name") for h in filtered["results"]} == {
             "standard/newTrade"}
 
-        short = await call(c, "search_events", {"query": "trade", "k": 25})
+        # the overview of gameStateUpdate (its ~50 fields) is longer than a snippet
+        short = await call(c, "search_events", {"query": "game state update fields", "k": 25})
         full = await call(c, "search_events",
-                          {"query": "trade", "k": 25, "detail": "full"})
+                          {"query": "game state update fields", "k": 25, "detail": "full"})
         assert any(h["text_truncated"] for h in short["results"])
         assert any("detail='full'" in n for n in short["notes"])
         assert max(len(h["text"]) for h in full["results"]) > max(
