@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from replayer.app import emit_json, pass_settings
-from replayer.data_cmds import schema
+from replayer.schema_cmds import schema
 from store.drift import EventDrift, drift_report, resolve_name, summary
 from store.paths import DataPaths
 from store.settings import Settings
