@@ -632,6 +632,27 @@ def same_shape(e: EventInfo) -> dict[str, str]:
     return out
 
 
+def other_payloads(e: EventInfo, cat: Catalog | None) -> dict[str, str]:
+    """Objects inside an event that carry another event's own fields (at least 3 of them:
+    `gameStateUpdate.rugRoyale` holds fields of `rugRoyaleUpdate`): path -> "the
+    rugRoyaleUpdate payload". Described once, there, like a repeated container."""
+    if cat is None:
+        return {}
+    roots = {n: frozenset(f.path for f in _top_level(o)) for n, o in cat.events.items()
+             if n != e.event_name}
+    out: dict[str, str] = {}
+    for f in e.fields:
+        if set(f.type_names) - {"null"} != {"object"} or f.path.endswith("[]"):
+            continue
+        if any(f.path.startswith(d + ".") or f.path.startswith(d + "[]") for d in out):
+            continue
+        names = frozenset(_leaf(c.path) for c in _direct(e.fields, f.path))
+        match = sorted(n for n, r in roots.items() if len(names) >= 3 and names <= r)
+        if match:
+            out[f.path] = f"the {match[0]} payload"
+    return out
+
+
 def repeat_text(e: EventInfo, f: FieldInfo, original: str, docs: Documented = EMPTY) -> str:
     words = path_words(f.path)
     s = f"{head(e.event_name)} field {f.path}" + (f" ({words})" if words != f.path else "")
@@ -698,6 +719,7 @@ def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
                          _card_meta(e, KIND_SHAPE, shape=s.key)))
     folded = small_objects(e)
     repeats = same_shape(e)
+    repeats.update(other_payloads(e, cat))
     in_family: set[str] = set()
     for members in number_families(e):
         in_family.update(f.path for f in members)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from chunkers.chunk import dedupe
 from chunkers.schema_cards import event_cards, schema_cards
@@ -151,3 +152,20 @@ def test_a_field_card_says_when_the_data_disagrees_with_the_documented_type() ->
                                                  docs=load_documented(DOCS))}
     assert "Documented as float, the data also shows string" in cards[
         "schema:playerUpdate:field:cash"].text
+
+
+def test_an_object_carrying_another_events_payload_is_described_there_once() -> None:
+    royale: dict[str, Any] = {"status": "SCHEDULED", "activeEventId": None,
+                              "currentEvent": {"startTime": "x"}, "upcomingEvents": [],
+                              "timeRemaining": 5}
+    rows = [("rugRoyaleUpdate", "received", "ws_event", T0, json.dumps(royale), "public_ws"),
+            ("gameStateUpdate", "received", "ws_event", T0, json.dumps(
+                {"price": 1.0, "rugRoyale": {k: royale[k] for k in (
+                    "status", "activeEventId", "currentEvent", "upcomingEvents")}}),
+             "public_ws")]
+    cards = {c.chunk_id: c for c in schema_cards(build_catalog(rows))}
+    holder = cards["schema:gameStateUpdate:field:rugRoyale"].text
+    assert "Same fields as the rugRoyaleUpdate payload: activeEventId, currentEvent" in holder
+    assert "schema:gameStateUpdate:field:rugRoyale.currentEvent.startTime" not in cards
+    assert "schema:rugRoyaleUpdate:field:currentEvent.startTime" in cards or \
+        "schema:rugRoyaleUpdate:field:currentEvent" in cards
