@@ -723,10 +723,13 @@ def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
     in_family: set[str] = set()
     for members in number_families(e):
         in_family.update(f.path for f in members)
-        out.append(Chunk(f"schema:{e.event_name}:field:{members[0].path}",
-                         family_text(e, members, docs), source,
+        # Its vector from its heading (names, words, meaning): the per-member details after it
+        # read alike for every member and blur it (measured: dev events MRR 0.774 -> 0.796).
+        text = family_text(e, members, docs)
+        out.append(Chunk(f"schema:{e.event_name}:field:{members[0].path}", text, source,
                          _card_meta(e, KIND_FIELD, field=members[0].path,
-                                    fields=[f.path for f in members])))
+                                    fields=[f.path for f in members]),
+                         embed_text=text.split(". ", 1)[0] + "."))
     for f in e.fields:
         leaf = _leaf(f.path)
         if f.path.endswith("[]") or leaf in ("<n>", "<id>") or f.path in in_family:

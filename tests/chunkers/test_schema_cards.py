@@ -143,6 +143,7 @@ def test_fields_that_differ_only_in_their_numbers_share_one_card() -> None:
     family = cards["schema:tick:field:count10x"]  # the first of the family in catalog order
     assert family.metadata["fields"] == ["count10x", "count2x", "count50x"]
     assert "count2x" in family.text and "count50x" in family.text
+    assert family.embed_text == family.text.split(". ", 1)[0] + "."  # its heading
     assert "schema:tick:field:count2x" not in cards and "schema:tick:field:price" in cards
 
 
