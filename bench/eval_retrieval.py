@@ -19,13 +19,14 @@ held-out questions never take part in a choice):
 - the protocol doc sections' contextual header: trail (path and heading trail), summary
   (+ the file's one-line summary), tags (+ a line naming the events and fields documented);
   the events table is rebuilt per variant, re-embedding only the texts that differ.
-What won, measured 2026-12-03 under load ~4 (events / code_context hybrid MRR, dev):
-relative x1 0.749 / 0.889, RRF x1 0.736 / 0.833, relative x10 0.732 / 0.826, RRF x10
-0.734 / 0.817 -> relative over max(k, 10) stays (RUGS_HYBRID_FUSION, RUGS_HYBRID_CANDIDATES);
-doc header trail 0.879 / 0.749 (events hit@5 / MRR), summary 0.849 / 0.749, tags 0.849 /
-0.749 -> trail. Also tried and dropped (dev): weights 0.4/0.6/0.7 for the vector list (0.5
-best), z-score (dbsf) and max normalization. A cross-encoder reranker was not tried: no
-installed package ships cross-encoder weights (FlashRank downloads its models at run time;
+What won, measured 2026-12-03 under load ~5 (dev, hybrid hit@5 / MRR, events | code_context):
+relative x1 0.909 / 0.796 | 0.933 / 0.889; relative x10 0.879 / 0.779 | 0.867 / 0.826; RRF
+x1 0.849 / 0.783 | 0.933 / 0.833; RRF x10 0.849 / 0.780 | 0.867 / 0.817 -> relative over
+max(k, 10) stays (RUGS_HYBRID_FUSION, RUGS_HYBRID_CANDIDATES); doc header (events) trail
+0.909 / 0.796, summary 0.879 / 0.792, tags 0.879 / 0.792 -> trail. Also tried and dropped
+(dev): weights 0.4/0.6/0.7 for the vector list (0.5 best), z-score (dbsf) and max
+normalization. A cross-encoder reranker was not tried: no installed package ships
+cross-encoder weights (FlashRank downloads its models at run time;
 small-hybrid-reranker is a LightGBM ranker over static embeddings fetched from a hub), and
 nothing may be downloaded at run time.
 
