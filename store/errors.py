@@ -14,6 +14,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   ├── IngestError                 an input cannot be read as any capture format
     │   │   └── RecordRejected          one record cannot be read: it goes to the rejects file
     │   ├── CatalogError                the event catalog cannot be built, read or asked
+    │   ├── DocsError                   the protocol docs root is not set or cannot be read
     │   ├── ValidationError             a validation record was refused
     │   ├── InvalidNoteError            a debug note was refused; nothing was written
     │   ├── SettingsError               a setting's value cannot be used (names its variable)
@@ -128,6 +129,13 @@ class RecordRejected(IngestError):
 
 class CatalogError(StoreError):
     """The event catalog cannot be built or read, or names no such event."""
+
+
+class DocsError(StoreError):
+    """The protocol docs root is not set, or is not a directory of markdown files."""
+
+    hint = ("The protocol docs are configured outside the agent (RUGS_PROTOCOL_DOCS, a "
+            "folder of markdown files such as WEBSOCKET_EVENTS_SPEC.md).")
 
 
 class ValidationError(StoreError):

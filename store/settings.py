@@ -28,11 +28,16 @@ class Settings:
     max_payload_bytes: int = 1_000_000
     # Indexer
     context_roots: tuple[Path, ...] = ()
+    # The users' protocol docs (markdown, e.g. WEBSOCKET_EVENTS_SPEC.md): indexed into the
+    # events table and joined with the catalog (documented vs observed). None: no docs.
+    protocol_docs: Path | None = None
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 64
-    # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank).
+    # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank), over
+    # max(10, k * hybrid_candidates) candidates from each of the vector and BM25 lists.
     hybrid_fusion: str = "relative"
+    hybrid_candidates: int = 1
     # Query sandbox
     sql_timeout_s: float = 10.0
     sql_max_rows: int = 500
@@ -79,6 +84,7 @@ _INTS: dict[str, tuple[int, str]] = {
     "sql_max_rows": (1, "rows"),
     "sql_max_chars": (1, "characters"),
     "sql_threads": (1, "threads"),
+    "hybrid_candidates": (1, "candidates per list"),
 }
 _FLOATS: dict[str, str] = {"flush_seconds": "seconds", "sql_timeout_s": "seconds"}
 _CHOICES: dict[str, tuple[str, ...]] = {"hybrid_fusion": ("relative", "rrf")}
@@ -88,7 +94,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     """The typed value of one field; SettingsError naming `source` when it does not fit."""
     if name == "data_dir":
         return Path(value).expanduser()
-    if name == "model_path":
+    if name in ("model_path", "protocol_docs"):
         return None if value in (None, "") else Path(value).expanduser()
     if name == "context_roots":
         if isinstance(value, str):
