@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from store.errors import SchemaVersionError, WriterLockedError
-from store.files import JOURNAL_NAME, partition_files, read_journal
+from store.files import JOURNAL_NAME, is_compacted, partition_files, read_journal
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import write_json_atomic
@@ -39,10 +39,6 @@ class CompactionStats:
     @property
     def duplicates_dropped(self) -> int:
         return self.rows_in - self.rows_out
-
-
-def _is_compacted(f: Path) -> bool:
-    return f.name.endswith("-c.parquet")
 
 
 def _settle(d: Path, grace: float) -> bool:
@@ -136,7 +132,7 @@ def compact_partition(
     if not _settle(directory, grace):
         return 0, 0, 0, 0  # the last compaction's inputs may still be read
     files = partition_files(directory)
-    if len(files) <= 1 and all(_is_compacted(f) for f in files):
+    if len(files) <= 1 and all(is_compacted(f) for f in files):
         return 0, 0, 0, 0
     con = duckdb.connect(":memory:")
     try:
