@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 
 import duckdb
 
@@ -37,13 +38,14 @@ def _quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-def view_sql(paths: DataPaths, doc_type: str) -> str:
+def view_sql(paths: DataPaths, doc_type: str, files: Iterable[Path] | None = None) -> str:
     """The SELECT behind one doc-type view: an explicit list of committed files.
 
+    `files`: some of them (a caller that knows where its rows are), default all.
     File paths are the only literals placed into SQL; they come from our own
     directory listing (never from a user) and are quoted.
     """
-    files = committed_files(paths, doc_type)
+    files = committed_files(paths, doc_type) if files is None else list(files)
     if not files:
         return _empty_select(doc_type)
     listing = ", ".join(_quote(str(f)) for f in files)
