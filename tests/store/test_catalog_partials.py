@@ -38,15 +38,18 @@ def _traced(tid: int, payload: object) -> str:
     return json.dumps([trace, payload])
 
 
-def wire_rows(seed: int, n: int = 300, start: datetime = T0) -> list[tuple[str, str, str, str]]:
-    """(event_name, direction, doc_type, raw_json) with times: a live feed across midnights.
+Row = tuple[datetime, str, str, str, str]
+
+
+def wire_rows(seed: int, n: int = 300, start: datetime = T0) -> list[Row]:
+    """(ts, event_name, direction, doc_type, raw_json): a live feed across midnights.
 
     Ticks (as ws_event and game_tick rows), client requests and their traced replies,
     trades with an enumeration that sometimes overflows, pauses that break intervals.
     """
     rnd = random.Random(seed)
     t = start
-    out: list[Any] = []
+    out: list[Row] = []
     tid = 0
     for i in range(n):
         t += timedelta(seconds=rnd.choice([0.2, 0.5, 1, 2, 5, 20, 45, 70]))
@@ -75,7 +78,7 @@ def wire_rows(seed: int, n: int = 300, start: datetime = T0) -> list[tuple[str, 
     return out
 
 
-def as_catalog_rows(rows: list[Any]) -> list[CatalogRow]:
+def as_catalog_rows(rows: list[Row]) -> list[CatalogRow]:
     return [CatalogRow(name, d, dt, t, raw, "public_ws") for t, name, d, dt, raw in rows]
 
 
@@ -164,7 +167,7 @@ def test_a_tick_just_before_midnight_phases_the_first_trades_of_the_next_day() -
 # ------------------------------------------------------------------------- from the store
 
 
-def write_rows(data_dir: Path, rows: list[Any], session: str = "s", flush: int = 50) -> None:
+def write_rows(data_dir: Path, rows: list[Row], session: str = "s", flush: int = 50) -> None:
     """Through the real writer: one flush file per `flush` rows and touched partition."""
     settings = Settings.load(data_dir=data_dir, flush_events=flush)
     events = []
