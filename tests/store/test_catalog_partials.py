@@ -367,3 +367,68 @@ def test_merged_catalog_of_the_shared_corpus_equals_one_pass_field_by_field(
             for k, v in f.items():
                 if k not in SAMPLED:
                     assert mf[path][k] == v, (name, path, k)
+
+
+def test_catalog_and_game_list_stay_right_beside_a_live_writer_and_compaction(
+        tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from store import query as q
+    from tests.store.test_games import reference
+
+    data = tmp_path / "data"
+    rows = wire_rows(11, 600)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        try:
+            settings = Settings.load(data_dir=data, flush_events=25, flush_seconds=0.05)
+            events = []
+            for i, (t, name, d, dt, raw) in enumerate(rows):
+                ev: dict[str, Any] = {"doc_type": dt, "event_name": name, "ts": t.isoformat(),
+                                      "source": "public_ws", "direction": d,
+                                      "session_id": "live", "seq": i, "raw_json": raw}
+                if dt == "game_tick":
+                    ev.update(tick=i, price=json.loads(raw)["price"], game_id=f"g{i // 40}")
+                events.append(ev)
+            with EventWriter.open(settings) as w:
+                for start in range(0, len(events), 15):
+                    w.write_many(events[start:start + 15])
+                    time.sleep(0.02)  # a recorder's pace: readers and compaction in between
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def compactor() -> None:
+        while not done.is_set():
+            try:
+                compact(DataPaths(data))
+            except Exception as exc:  # the writer's lock is not compaction's: no refusal
+                errors.append(exc)
+            done.wait(0.05)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=compactor)]
+    for t in threads:
+        t.start()
+    paths = DataPaths(data)
+    calls = 0
+    while not done.is_set():
+        if paths.events.exists():
+            update_catalog(paths)
+            q.list_games(paths)
+            calls += 1
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert calls >= 5  # while the writer and compaction worked
+    final = update_catalog(paths).catalog.to_dict() | {"fingerprint": None}
+    assert final == update_catalog(paths, use_cache=False).catalog.to_dict() | {
+        "fingerprint": None}
+    assert final["rows"] == sum(1 for _ in iter_store_rows(paths))
+    games = sorted((g for g in q.list_games(paths) if g["ticks"]), key=lambda g: g["game_id"])
+    keys = ("game_id", "first_ts", "last_ts", "ticks", "max_tick", "peak_price", "final_price",
+            "rugged")
+    assert [{k: g[k] for k in keys} for g in games] == reference(paths)
