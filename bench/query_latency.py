@@ -44,6 +44,7 @@ from store.catalog import CatalogBuilder, iter_store_rows, update_catalog  # noq
 from store.compaction import compact  # noqa: E402
 from store.event import normalize  # noqa: E402
 from store.files import all_committed_files  # noqa: E402
+from store.games import AGGREGATE_SQL  # noqa: E402
 from store.ingest import ingest  # noqa: E402
 from store.legacy import import_legacy  # noqa: E402
 from store.paths import DataPaths  # noqa: E402
@@ -59,14 +60,7 @@ GROUP_BY = (
     "FROM all_events GROUP BY ALL ORDER BY n DESC"
 )
 # list_games before the game summaries: one aggregate over every committed tick.
-LIST_GAMES_AGGREGATE = """
-    SELECT game_id, min(ts) AS first_ts, max(ts) AS last_ts,
-           count(DISTINCT tick) AS ticks, max(tick) AS max_tick, max(price) AS peak_price,
-           arg_max(price, (tick, ts, seq, event_id)) FILTER (WHERE tick IS NOT NULL)
-               AS final_price,
-           coalesce(bool_or(rugged), false) AS rugged
-    FROM game_tick WHERE game_id IS NOT NULL GROUP BY game_id ORDER BY first_ts DESC LIMIT 50
-"""
+LIST_GAMES_AGGREGATE = f"SELECT * FROM ({AGGREGATE_SQL}) ORDER BY first_ts DESC LIMIT 50"
 
 
 # -- building the corpus ---------------------------------------------------------------------

@@ -60,6 +60,17 @@ _MERGE_SQL = """
     GROUP BY game_id
 """
 
+# The same figures as one aggregate over every committed tick of the `game_tick` view: what
+# list_games computed before the summaries, and what tests and the bench compare them with.
+AGGREGATE_SQL = """
+    SELECT game_id, min(ts) AS first_ts, max(ts) AS last_ts,
+           count(DISTINCT tick) AS ticks, max(tick) AS max_tick, max(price) AS peak_price,
+           arg_max(price, (tick, ts, seq, event_id)) FILTER (WHERE tick IS NOT NULL)
+               AS final_price,
+           coalesce(bool_or(rugged), false) AS rugged
+    FROM game_tick WHERE game_id IS NOT NULL GROUP BY game_id
+"""
+
 _RECOUNT_SQL = """
     SELECT game_id, count(DISTINCT tick) AS ticks FROM ({source})
     WHERE game_id IN (SELECT unnest($games::VARCHAR[])) GROUP BY game_id

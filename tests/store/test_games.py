@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from store import query as q
 from store.compaction import compact
 from store.errors import SchemaVersionError
-from store.games import GameSummaries, game_files
+from store.games import AGGREGATE_SQL, GameSummaries, game_files
 from store.paths import DataPaths
 from store.retention import prune
 from store.settings import Settings
@@ -23,14 +23,7 @@ from store.views import connect, view_sql
 from store.writer import EventWriter
 
 # What list_games computed before the summaries: one aggregate over every committed tick.
-REFERENCE = """
-    SELECT game_id, min(ts) AS first_ts, max(ts) AS last_ts,
-           count(DISTINCT tick) AS ticks, max(tick) AS max_tick, max(price) AS peak_price,
-           arg_max(price, (tick, ts, seq, event_id)) FILTER (WHERE tick IS NOT NULL)
-               AS final_price,
-           coalesce(bool_or(rugged), false) AS rugged
-    FROM game_tick WHERE game_id IS NOT NULL GROUP BY game_id ORDER BY game_id
-"""
+REFERENCE = f"SELECT * FROM ({AGGREGATE_SQL}) ORDER BY game_id"
 MIDNIGHT = datetime(2025, 11, 2, 0, 0, tzinfo=UTC)
 
 
