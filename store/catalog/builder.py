@@ -20,7 +20,6 @@ from typing import Any
 from store.catalog.fields import (
     ID_FORMATS,
     derive_phase,
-    distinct_key,
     example_value,
     name_words,
     parent_path,
@@ -31,7 +30,7 @@ from store.catalog.fields import (
 )
 from store.catalog.model import Catalog, EventInfo, FieldInfo, Shape
 from store.paths import DOC_TYPES
-from store.payload import json_type, trace_id, unwrap
+from store.payload import trace_id, unwrap
 
 # Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
 # every event of a name is counted, but only the first WALK_FULL payloads and then one in
@@ -91,6 +90,16 @@ def as_row(row: CatalogRow | Sequence[Any]) -> CatalogRow:
     return CatalogRow(*row)
 
 
+_JSON_TYPES: dict[type, str] = {
+    type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string",
+}
+
+
+def _rank(doc_type: str) -> int:
+    """Which doc type of a name is its primary one: the lowest rank (ws_event first)."""
+    return DOC_TYPES.index(doc_type) if doc_type in DOC_TYPES else len(DOC_TYPES)
+
+
 def _min(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else min(a, b)
 
@@ -130,21 +139,27 @@ class _FieldAcc:
         self.len_hi: int | None = None
 
     def add(self, values: list[Any], phase: str | None) -> None:
+        # The hottest loop of a catalog build: values come from json.loads, so their types
+        # are exactly the builtin ones and a dispatch on type() stands in for isinstance.
         self.present += 1
         if phase:
             self.phases[phase] += 1
+        types = self.types
         for v in values:
-            self.types[json_type(v)] += 1
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-                self.lo = v if self.lo is None else min(self.lo, v)
-                self.hi = v if self.hi is None else max(self.hi, v)
-            k = distinct_key(v)
-            if k is None:
-                if isinstance(v, list):
+            t = type(v)
+            if t is dict or t is list:
+                types["object" if t is dict else "array"] += 1
+                if t is list:
                     n = len(v)
                     self.len_lo = n if self.len_lo is None else min(self.len_lo, n)
                     self.len_hi = n if self.len_hi is None else max(self.len_hi, n)
                 continue
+            types[_JSON_TYPES.get(t, "object")] += 1
+            if (t is int or t is float) and math.isfinite(v):
+                self.lo = v if self.lo is None or v < self.lo else self.lo
+                self.hi = v if self.hi is None or v > self.hi else self.hi
+            # The type is part of the key: 1, 1.0 and true are different values of a field.
+            k = (t.__name__, v)
             if not self.overflow and k not in self.distinct:
                 if len(self.distinct) >= MAX_DISTINCT:
                     self.overflow = True
@@ -275,6 +290,10 @@ class _FieldAcc:
 
 class _EventAcc:
     def __init__(self) -> None:
+        # True once the name has a doc type ranked before this one (ws_event before the rows
+        # derived from it): only the primary doc type's fields are reported, so walking this
+        # one's payloads would be wasted.
+        self.outranked = False
         self.count = 0
         self.walked = 0
         self.fields: dict[str, _FieldAcc] = {}
@@ -343,6 +362,7 @@ class _EventAcc:
 
     def to_state(self) -> dict[str, Any]:
         return {
+            "outranked": self.outranked,
             "count": self.count, "walked": self.walked, "kinds": dict(self.kinds),
             "phases": dict(self.phases),
             "fields": [[p, a.to_state()] for p, a in self.fields.items()],
@@ -353,6 +373,7 @@ class _EventAcc:
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> _EventAcc:
         a = cls()
+        a.outranked = bool(s["outranked"])
         a.count, a.walked = s["count"], s["walked"]
         a.kinds, a.phases = Counter(s["kinds"]), Counter(s["phases"])
         a.fields = {p: _FieldAcc.from_state(f) for p, f in s["fields"]}
@@ -416,8 +437,8 @@ class CatalogBuilder:
         key = (name, r.doc_type)
         acc = self._acc.get(key)
         if acc is None:
-            acc = self._acc[key] = _EventAcc()
-        walked = wants_walk(acc.count + 1) and r.whole
+            acc = self._new_acc(name, r.doc_type)
+        walked = wants_walk(acc.count + 1) and r.whole and not acc.outranked
         if r.whole and (walked or not raw or raw[:1] not in "{["
                         or "__trace" in raw[:QUICK_TRACE]):
             try:
@@ -463,6 +484,17 @@ class CatalogBuilder:
         # only ws_event rows (or the only doc type of legacy names) feed time-order facts.
         if r.doc_type in ("ws_event", "system_event", "game_tick") and ts is not None:
             self._time_facts(name, r.direction, ts, data)
+
+    def _new_acc(self, name: str, doc_type: str) -> _EventAcc:
+        acc = self._acc[(name, doc_type)] = _EventAcc()
+        rank = _rank(doc_type)
+        for (n, t), other in self._acc.items():
+            if n == name and t != doc_type:
+                if _rank(t) < rank:
+                    acc.outranked = True
+                else:
+                    other.outranked = True
+        return acc
 
     def _time_facts(self, name: str, direction: str, ts: datetime, data: Any) -> None:
         prev = self._last_ts.get(name)
@@ -522,6 +554,11 @@ class CatalogBuilder:
                 self._acc[key] = acc
             else:
                 mine.merge(acc)
+        best: dict[str, int] = {}
+        for n, t in self._acc:
+            best[n] = min(best.get(n, len(DOC_TYPES)), _rank(t))
+        for (n, t), acc in self._acc.items():
+            acc.outranked = acc.outranked or _rank(t) > best[n]
         for src, dst in ((later._directions, self._directions),
                          (later._sources, self._sources)):
             for key, c in src.items():
@@ -637,7 +674,7 @@ class CatalogBuilder:
         events: dict[str, EventInfo] = {}
         for name in names:
             per_doc = {t: a for (n, t), a in self._acc.items() if n == name}
-            primary = min(per_doc, key=lambda t: DOC_TYPES.index(t) if t in DOC_TYPES else 99)
+            primary = min(per_doc, key=_rank)
             acc = per_doc[primary]
             fields = [
                 a.result(p, acc.walked, acc.fields.get(parent_path(p) or ""))
