@@ -362,7 +362,8 @@ class _Refresh:
         for row in self.reader.rows(files, {}, last):
             builder.add(row)
         self.report.built.append(day)
-        content = self.reader.content(files)
+        # The content key only matters to a cache: a full rebuild skips reading the ids.
+        content = self.reader.content(files) if self.store.writable else [0, 0]
         return self._save(day, builder, [list(f.stamp) for f in files], content, seed_key, last)
 
     def _save(self, day: str, builder: CatalogBuilder, stamps: list[list[Any]],
@@ -373,7 +374,9 @@ class _Refresh:
             "content": content, "seed": seed_key, "last": last,
             "seed_out": builder.tail_seed(_day_start(_next_day(day))),
         }
-        self.store.save(entry["file"], {"day": day, "id": entry_id, "state": builder.to_state()})
+        if self.store.writable:
+            self.store.save(entry["file"], {"day": day, "id": entry_id,
+                                            "state": builder.to_state()})
         self.builders[day] = builder
         self.changed = True
         return entry
@@ -417,7 +420,8 @@ class _Refresh:
             else:
                 builder.merge(part)
         assert builder is not None
-        self.store.save(entry["file"], {"state": builder.to_state()})
+        if self.store.writable:
+            self.store.save(entry["file"], {"state": builder.to_state()})
         return entry, builder
 
 
