@@ -67,26 +67,28 @@ LIST_GAMES_AGGREGATE = f"SELECT * FROM ({AGGREGATE_SQL}) ORDER BY first_ts DESC 
 
 
 class _Collector:
-    """Stands in for the EventWriter under store.legacy and store.ingest: keeps the rows."""
+    """Stands in for the EventWriter under store.legacy and store.ingest: keeps the tables."""
 
     def __init__(self, paths: DataPaths) -> None:
         self.paths = paths
+        self.settings = Settings.load(data_dir=paths.root)
         self.tables: dict[str, list[pa.Table]] = {}
-        self.rows: dict[str, list[dict[str, Any]]] = {}
-        self._now = datetime.now(UTC)
 
     def write_arrow(self, doc_type: str, table: pa.Table) -> WriteResult:
         self.tables.setdefault(doc_type, []).append(table)
         return WriteResult()
 
-    def write_many(self, events: Any) -> WriteResult:
-        res = WriteResult()
-        for ev in events:
-            # the writer's own validation, as write_many would apply it
-            row = normalize(ev, ingested_at=self._now, max_payload_bytes=10**7)
-            self.rows.setdefault(row["doc_type"], []).append(row)
-            res.written[row["doc_type"]] = res.written.get(row["doc_type"], 0) + 1
-        return res
+    def write_records(self, records: list[list[dict[str, Any]]]) -> WriteResult:
+        """Non-tick records (already validated by the mapping), by doc type."""
+        now = datetime.now(UTC)
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for rec in records:
+            for row in rec:
+                r = normalize(row, ingested_at=now, max_payload_bytes=10**7)
+                by_type.setdefault(r["doc_type"], []).append(r)
+        for t, rows in by_type.items():
+            self.tables.setdefault(t, []).append(pa.Table.from_pylist(rows, schema=SCHEMAS[t]))
+        return WriteResult()
 
 
 def _conformed(doc_type: str, tables: list[pa.Table]) -> pa.Table:
@@ -123,8 +125,7 @@ def live_tables(scratch: Path) -> dict[str, pa.Table]:
     c = _Collector(DataPaths(scratch))
     for f in files:
         ingest(c, f)
-    return {t: _conformed(t, [pa.Table.from_pylist(r, schema=SCHEMAS[t])])
-            for t, r in c.rows.items()}
+    return {t: _conformed(t, ts) for t, ts in c.tables.items()}
 
 
 def replay(doc_type: str, base: pa.Table, k: int, shift: timedelta, tag: str) -> pa.Table:

@@ -36,6 +36,7 @@ from chunkers.events import (
 )
 from indexer.source import SourceScan
 from store.files import committed_files
+from store.integrity import quarantine_part
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import SCHEMAS
 from store.settings import Settings
@@ -49,7 +50,7 @@ NOTABLE_DOC_TYPES = ("ws_event", "system_event", "player_action", "server_state"
 _FOOTERS: dict[tuple[str, int, int], int] = {}
 
 
-def _rows_in(f: Path) -> int:
+def _rows_in(f: Path, paths: DataPaths) -> int:
     try:
         st = f.stat()
     except FileNotFoundError:
@@ -57,7 +58,14 @@ def _rows_in(f: Path) -> int:
     key = (str(f), st.st_size, st.st_mtime_ns)
     n = _FOOTERS.get(key)
     if n is None:
-        n = _FOOTERS[key] = pq.read_metadata(f).num_rows
+        try:
+            n = _FOOTERS[key] = pq.read_metadata(f).num_rows
+        except (pa.ArrowException, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise
+            # a footer pyarrow cannot read: out of the store, as everywhere (store.integrity)
+            quarantine_part(f, " ".join(str(exc).split())[:300], paths)
+            return 0
     return n
 
 
@@ -68,7 +76,7 @@ def partition_rows(paths: DataPaths) -> dict[tuple[str, str], int]:
         for day, _d in paths.partitions(t):
             files = committed_files(paths, t, day)
             if files:
-                out[(t, day)] = sum(_rows_in(f) for f in files)
+                out[(t, day)] = sum(_rows_in(f, paths) for f in files)
     return out
 
 

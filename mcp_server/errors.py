@@ -19,6 +19,10 @@ class ServerConfigError(ServerError):
     """The server cannot start as asked (e.g. a non-loopback bind without a token)."""
 
 
+class ClaudeConfigError(ServerError):
+    """A Claude Code file `replayer claude init` must merge into is unreadable or malformed."""
+
+
 class ToolCallError(ServerError, ToolError):
     """A tool call failed in a way the model can fix; the message says how.
 

@@ -1,4 +1,4 @@
-"""`replayer data …` and `replayer schema …`: status, compaction, retention, export, schema."""
+"""`replayer data status|compact|verify|prune|export`: inspect and maintain the Parquet store."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import click
 
 from replayer.app import cli, emit_json, pass_settings
 from store.compaction import compact
-from store.migrate import migrate, plan
+from store.integrity import verify_store
 from store.paths import DOC_TYPES, DataPaths
 from store.retention import export_jsonl, prune
-from store.schema import SCHEMA_VERSION, SCHEMAS, check_version, on_disk_version
+from store.schema import check_version
 from store.settings import Settings
 from store.status import store_status
 
@@ -67,8 +67,56 @@ def status_cmd(settings: Settings, as_json: bool) -> None:
     click.echo(f"total events: {st['total_events']}")
     w = st["wal"]
     click.echo(f"pending in WAL: {w['pending_events']} events in {w['segments']} segment(s)")
+    for p in w["problems"]:
+        click.echo(f"WAL segment {p['segment']}: {p['problem']} ({p['good_rows']} good rows; "
+                   "the next writer replays them and keeps the segment in quarantine)")
+    for d in st["damaged"]:
+        where = f"moved to {d['moved_to']}" if d["moved_to"] else "skipped"
+        click.echo(f"damaged: {d['file']}: {d['problem']} ({where})")
+    if st["quarantine"]:
+        click.echo(f"quarantine: {len(st['quarantine'])} file(s) under "
+                   f"{DataPaths(settings.data_dir).quarantine}")
     if st["writer_running"]:
         click.echo(f"writer: {st['writer_running']}")
+
+
+@data.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_settings
+def verify_cmd(settings: Settings, as_json: bool) -> None:
+    """Check every stored file: each Parquet page against its checksum, each WAL frame.
+
+    Reads everything (through pyarrow: DuckDB does not check page checksums). A damaged
+    part file is moved to <data root>/quarantine/ (its events can be restored by
+    ingesting their source again); the exit code is 1 when anything was damaged.
+
+    \b
+    Examples:
+      replayer data verify
+      replayer data verify --json | jq .damaged
+    """
+    from replayer.ingest_cmds import _bar
+
+    paths = DataPaths(settings.data_dir)
+    check_version(paths)
+    with _bar(None) as bar:
+        report = verify_store(paths, progress=bar.update)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(f"checked {report.files} file(s), {_size(report.bytes)}, {report.rows} rows "
+                   f"and {report.wal_segments} WAL segment(s) in {report.seconds:.2f} s")
+        for d in report.damaged:
+            where = f"moved to {d['moved_to']}" if d["moved_to"] else "skipped (read-only root)"
+            click.echo(f"damaged: {d['file']}: {d['problem']}; {where}")
+        for p in report.wal_problems:
+            click.echo(f"WAL segment {p['segment']}: {p['problem']} ({p['good_rows']} good rows;"
+                       " the next writer replays them and keeps the segment in quarantine)")
+        if report.quarantined:
+            click.echo(f"quarantine: {len(report.quarantined)} file(s) under {paths.quarantine}")
+        click.echo("all files intact" if report.ok else "damage found (see above)")
+    if not report.ok:
+        raise SystemExit(1)
 
 
 @data.command("compact")
@@ -132,56 +180,3 @@ def export_cmd(settings: Settings, fmt: str, output: Path | None, doc_type: tupl
         return
     for t, f in st.files.items():
         click.echo(f"{st.rows[t]:>10} {t:<14} -> {f}")
-
-
-@cli.group()
-def schema() -> None:
-    """Show, verify and migrate the on-disk schema."""
-
-
-@schema.command("show")
-@click.option("--json", "as_json", is_flag=True)
-@click.argument("doc_type", required=False, type=click.Choice(DOC_TYPES))
-@pass_settings
-def schema_show(settings: Settings, as_json: bool, doc_type: str | None) -> None:
-    """The Arrow schema of each doc type and the schema versions.
-
-    Example: replayer schema show game_tick
-    """
-    paths = DataPaths(settings.data_dir)
-    types = [doc_type] if doc_type else list(DOC_TYPES)
-    doc_types = {
-        t: [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in SCHEMAS[t]]
-        for t in types
-    }
-    out = {
-        "schema_version": SCHEMA_VERSION,
-        "on_disk_version": on_disk_version(paths),
-        "doc_types": doc_types,
-    }
-    if as_json:
-        emit_json(out)
-        return
-    click.echo(f"schema version {SCHEMA_VERSION} (on disk: {out['on_disk_version']})")
-    for t, cols in doc_types.items():
-        click.echo(f"\n{t}")
-        for c in cols:
-            null = "" if c["nullable"] else " not null"
-            click.echo(f"  {c['name']:<18} {c['type']}{null}")
-
-
-@schema.command("migrate")
-@click.option("--dry-run", is_flag=True, help="Only say what would run.")
-@pass_settings
-def schema_migrate(settings: Settings, dry_run: bool) -> None:
-    """Bring the data root to this code's schema version; refuses a newer one.
-
-    Example: replayer schema migrate --dry-run
-    """
-    paths = DataPaths(settings.data_dir)
-    if dry_run:
-        steps = plan(paths)
-        click.echo("nothing to do" if not steps else f"would run steps from {steps}")
-        return
-    done = migrate(paths)
-    click.echo("\n".join(done) if done else f"schema is current (version {SCHEMA_VERSION})")

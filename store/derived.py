@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from store.files import partition_files
 from store.paths import DOC_TYPES, DataPaths
 
 # Cache files no index refers to are deleted once older than this: another process may have
@@ -48,6 +47,8 @@ def stored_files(paths: DataPaths, doc_types: Iterable[str] = DOC_TYPES) -> list
     A file compacted away between the listing and its stat is left out, as it would be
     from a listing taken a moment later.
     """
+    from store.files import partition_files  # its integrity check loads pyarrow
+
     out = []
     for t in doc_types:
         for day, d in paths.partitions(t):

@@ -6,6 +6,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     ├── StoreError                      store/errors.py
     │   ├── WriterLockedError           another process holds the single-writer lock
     │   ├── WriterClosedError           write() after close()
+    │   ├── WriterFailedError           a failed fsync: the writer must be reopened
     │   ├── SchemaVersionError          an on-disk format newer than this code
     │   ├── InvalidEventError           one event failed validation (the batch goes on)
     │   ├── QueryError                  a DuckDB query failed or found nothing to answer
@@ -14,7 +15,10 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   │   └── RecordRejected          one record cannot be read: it goes to the rejects file
     │   ├── CatalogError                the event catalog cannot be built, read or asked
     │   ├── ValidationError             a validation record was refused
-    │   └── InvalidNoteError            a debug note was refused; nothing was written
+    │   ├── InvalidNoteError            a debug note was refused; nothing was written
+    │   ├── SettingsError               a setting's value cannot be used (names its variable)
+    │   └── StorageError                the file system refused a read or write
+    │       └── DiskFullError           no space left (ENOSPC, EDQUOT, EFBIG)
     ├── ChunkerError                    chunkers/errors.py
     │   ├── DuplicateChunkIdError       one source produced two chunks with one id
     │   └── NoteRecordError             a stored note lacks what the notes chunker needs
@@ -28,9 +32,11 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   ├── InvalidQueryError           an empty query, an unknown mode, a k out of range
     │   ├── CheckpointVersionError      a checkpoint written by newer code
     │   ├── ProviderMissingError        a table's source provider is not installed
-    │   └── EvalFileError               a question file or line cannot be read
+    │   ├── EvalFileError               a question file or line cannot be read
+    │   └── ContextFileExistsError      `context init` would overwrite a CONTEXT.md
     └── ServerError                     mcp_server/errors.py
         ├── ServerConfigError           the server cannot start as asked
+        ├── ClaudeConfigError           a Claude Code file to merge into is malformed
         └── ToolCallError               a tool call the model can fix (an MCP ToolError)
 
 The message (`str(exc)`) says what happened, for a person at the shell, and may name the
@@ -39,6 +45,10 @@ class sets a default, a raise site may pass its own (`QueryError(msg, hint=...)`
 """
 
 from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class RugsError(Exception):
@@ -52,9 +62,14 @@ class RugsError(Exception):
             self.hint = hint
 
 
+def one_line(exc: BaseException) -> str:
+    """The exception's text on one line (DuckDB and others span several)."""
+    return " ".join(str(exc).split())
+
+
 def explain(exc: BaseException, *, for_agent: bool = False) -> str:
     """One line: the message, and for an agent the hint that names the tool to call."""
-    msg = " ".join(str(exc).split()) or type(exc).__name__
+    msg = one_line(exc) or type(exc).__name__
     hint = getattr(exc, "hint", "") if for_agent else ""
     if not hint:
         return msg
@@ -91,6 +106,10 @@ class WriterClosedError(StoreError):
     """write() was called on a writer that was closed."""
 
 
+class WriterFailedError(StoreError):
+    """The writer hit a storage error it cannot vouch for (a failed fsync); reopen it."""
+
+
 class QueryError(StoreError):
     """A DuckDB query failed or was refused."""
 
@@ -117,3 +136,43 @@ class ValidationError(StoreError):
 
 class InvalidNoteError(StoreError):
     """A note was refused (empty topic or text, too long, bad tags); nothing was written."""
+
+
+class SettingsError(StoreError):
+    """A setting (environment variable or flag) has a value that cannot be used."""
+
+
+class StorageError(StoreError):
+    """The file system refused a read or write under the data root (I/O error, permissions)."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, doing: str) -> StorageError:
+        """The typed error for an OSError met while `doing` something (one line)."""
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = exc.strerror or one_line(exc) or type(exc).__name__
+        if exc.errno in _FULL:
+            return DiskFullError(f"{doing}: {reason}{where}; free space on that file system "
+                                 "(df -h), then run the command again: nothing acknowledged "
+                                 "was lost")
+        return StorageError(f"{doing}: {reason}{where}")
+
+
+class DiskFullError(StorageError):
+    """No space left (or the quota is used up) on the file system of the data root."""
+
+    hint = ("The data root's disk is full: a person frees space outside the agent; nothing "
+            "acknowledged was lost.")
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+@contextmanager
+def storage_errors(doing: str) -> Iterator[None]:
+    """Turn an OSError raised inside into a StorageError (DiskFullError when out of space)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, doing) from exc

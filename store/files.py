@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from store.integrity import usable
 from store.paths import DOC_TYPES, DataPaths
 
 PART_GLOB = "part-*.parquet"
@@ -17,10 +19,11 @@ def is_compacted(f: Path) -> bool:
     return f.name.endswith(COMPACTED_SUFFIX)
 
 
-def read_journal(partition_dir: Path) -> dict | None:
+def read_journal(partition_dir: Path) -> dict[str, Any] | None:
     p = partition_dir / JOURNAL_NAME
     try:
-        return json.loads(p.read_text())
+        journal: dict[str, Any] = json.loads(p.read_text())
+        return journal
     except FileNotFoundError:
         return None
     except json.JSONDecodeError:
@@ -33,7 +36,9 @@ def partition_files(partition_dir: Path) -> list[Path]:
 
     Temp files never match `part-*.parquet`. While a compaction's journal says its
     output has been renamed into place, its inputs are hidden, so readers see every
-    event exactly once even before the inputs are unlinked.
+    event exactly once even before the inputs are unlinked. A file that fails the cheap
+    structural check (truncated, emptied, overwritten) is moved to quarantine and left
+    out (store.integrity), so no reader ever trips over it.
     """
     files = sorted(partition_dir.glob(PART_GLOB))
     journal = read_journal(partition_dir)
@@ -44,7 +49,7 @@ def partition_files(partition_dir: Path) -> list[Path]:
         else:
             hidden = set(outputs)
         files = [f for f in files if f.name not in hidden]
-    return files
+    return [f for f in files if usable(f)]
 
 
 def committed_files(

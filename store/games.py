@@ -26,6 +26,7 @@ import duckdb
 from store.derived import StoredFile, collect_garbage, digest, read_json, stored_files, write_json
 from store.errors import SchemaVersionError
 from store.paths import DataPaths
+from store.views import sql_literal
 
 SUMMARY_VERSION = 1
 
@@ -84,7 +85,7 @@ _EMPTY_TICKS = (
 
 
 def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    return sql_literal(str(path))
 
 
 def _source(files: Sequence[StoredFile | Path]) -> str:

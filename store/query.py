@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from store.errors import HINT_LIST_GAMES, QueryError
+from store.errors import HINT_LIST_GAMES, QueryError, one_line
 from store.paths import DOC_TYPES, DataPaths
 from store.sandbox import check_statement
 from store.schema import check_version
@@ -96,7 +96,11 @@ def _connection(
     try:
         con = connect(paths, doc_types=doc_types)
     except duckdb.Error as exc:
-        raise QueryError(f"cannot open the store at {paths.root}: {exc}") from exc
+        from store.integrity import recover_from_error
+
+        damaged = recover_from_error(exc)
+        raise QueryError(damaged.message if damaged
+                         else f"cannot open the store at {paths.root}: {exc}") from exc
     try:
         yield con
     finally:
@@ -118,7 +122,7 @@ def _game_connection(paths: DataPaths, game_id: str) -> Iterator[duckdb.DuckDBPy
             files = game_files(con, paths, game_id)
             con.execute(f"CREATE TEMP VIEW game_tick AS {view_sql(paths, 'game_tick', files)}")
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         yield con
 
 
@@ -129,15 +133,15 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> p
             return pa.table({})
         return rel.to_arrow_table()
     except duckdb.Error as exc:
-        raise QueryError(_one_line(exc)) from exc
+        from store.integrity import recover_from_error
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+        damaged = recover_from_error(exc)
+        raise QueryError(damaged.message if damaged else one_line(exc)) from exc
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def _check_game_id(game_id: object) -> str:
@@ -293,7 +297,7 @@ def iter_episodes(
         try:
             reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         current: str | None = None
         parts: list[pa.Table] = []
         for batch in reader:
@@ -367,7 +371,7 @@ def list_games(
         try:
             create_games_view(con, paths)
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         return _rows(_arrow(con, sql, params))
 
 
@@ -493,6 +497,6 @@ def query_head(
                 if seen > max_rows:
                     break
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         table = pa.Table.from_batches(batches, schema=reader.schema)
     return table.slice(0, max_rows), seen > max_rows

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from store.errors import SettingsError
 
 ENV_PREFIX = "RUGS_"
 
@@ -39,27 +42,50 @@ class Settings:
 
     @classmethod
     def load(cls, **flags: Any) -> Settings:
-        """Resolve every field: explicit flag (not None) > RUGS_<FIELD> env var > default."""
+        """Resolve every field: explicit flag (not None) > RUGS_<FIELD> env var > default.
+
+        Raises SettingsError, one line naming the variable (or flag) and what it needs.
+        """
+        unknown = set(flags) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
         for f in fields(cls):
             flag = flags.get(f.name)
             if flag is not None:
-                values[f.name] = _coerce(f.name, flag)
+                values[f.name] = _coerce(f.name, flag, f"setting {f.name}")
                 continue
-            env = os.environ.get(ENV_PREFIX + f.name.upper())
+            var = env_var(f.name)
+            env = os.environ.get(var)
             if env not in (None, ""):
-                values[f.name] = _coerce(f.name, env)
-        unknown = set(flags) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+                values[f.name] = _coerce(f.name, env, var)
         return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests, sub-commands)."""
-        return replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+        return replace(self, **{k: _coerce(k, v, f"setting {k}") for k, v in changes.items()})
 
 
-def _coerce(name: str, value: Any) -> Any:
+def env_var(name: str) -> str:
+    """The environment variable of a settings field: RUGS_<FIELD>."""
+    return ENV_PREFIX + name.upper()
+
+
+# Numeric fields: (type, smallest allowed value, what the number counts).
+_INTS: dict[str, tuple[int, str]] = {
+    "flush_events": (1, "events per flush"),
+    "max_payload_bytes": (1, "bytes"),
+    "embed_batch_size": (1, "texts per batch"),
+    "sql_max_rows": (1, "rows"),
+    "sql_max_chars": (1, "characters"),
+    "sql_threads": (1, "threads"),
+}
+_FLOATS: dict[str, str] = {"flush_seconds": "seconds", "sql_timeout_s": "seconds"}
+_CHOICES: dict[str, tuple[str, ...]] = {"hybrid_fusion": ("relative", "rrf")}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """The typed value of one field; SettingsError naming `source` when it does not fit."""
     if name == "data_dir":
         return Path(value).expanduser()
     if name == "model_path":
@@ -68,9 +94,31 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, str):
             return _split_paths(value)
         return tuple(Path(v).expanduser() for v in value)
-    if name in {"flush_events", "max_payload_bytes", "embed_batch_size", "sql_max_rows",
-                "sql_max_chars", "sql_threads"}:
-        return int(value)
-    if name in {"flush_seconds", "sql_timeout_s"}:
-        return float(value)
+    if name in _INTS:
+        minimum, unit = _INTS[name]
+        try:
+            n = value if isinstance(value, int) and not isinstance(value, bool) else int(
+                str(value).strip().replace("_", ""))
+        except ValueError:
+            raise SettingsError(
+                f"{source}={value!r} is not a whole number ({unit}, at least {minimum})"
+            ) from None
+        if n < minimum:
+            raise SettingsError(f"{source}={value!r} must be at least {minimum} ({unit})")
+        return n
+    if name in _FLOATS:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise SettingsError(
+                f"{source}={value!r} is not a number ({_FLOATS[name]}, above 0)"
+            ) from None
+        if not math.isfinite(x) or x <= 0:
+            raise SettingsError(f"{source}={value!r} must be a number above 0 ({_FLOATS[name]})")
+        return x
+    if name in _CHOICES:
+        allowed = _CHOICES[name]
+        if value not in allowed:
+            raise SettingsError(f"{source}={value!r} is not one of {', '.join(allowed)}")
+        return value
     return value

@@ -30,7 +30,6 @@ from store.catalog.builder import (
 )
 from store.derived import StoredFile, collect_garbage, digest, read_json, write_json
 from store.errors import SchemaVersionError
-from store.files import is_compacted
 from store.paths import DOC_TYPES, DataPaths
 
 PARTIALS_VERSION = 1  # the on-disk format of index, partial and base files
@@ -100,12 +99,14 @@ def _source_sql(files: Sequence[StoredFile]) -> str:
 
     The paths come from our own directory listing and are quoted: the only literals here.
     """
+    from store.views import sql_literal  # duckdb: imported only when rows are read
+
     parts = []
     for t in DOC_TYPES:
         mine = [f for f in files if f.doc_type == t]
         if not mine:
             continue
-        listing = ", ".join("'" + str(f.path).replace("'", "''") + "'" for f in mine)
+        listing = ", ".join(sql_literal(str(f.path)) for f in mine)
         parts.append(f"SELECT {_ENVELOPE} FROM read_parquet([{listing}], "
                      "union_by_name=false, hive_partitioning=false)")
     if not parts:
@@ -329,6 +330,8 @@ class _Refresh:
             added = [f for f in files if f.stamp not in known]
             entry: dict[str, Any] | None = old
             if not known <= now:
+                from store.files import is_compacted
+
                 # Files went away: compaction replaced them. Its outputs (and the files it
                 # left alone) must hold exactly the rows the partial was built from.
                 kept = [f for f in files if f.stamp in known or is_compacted(f.path)]

@@ -65,7 +65,8 @@ def _tick(gid: str, tick: int | None, price: str | None, t: datetime, seq: int, 
 
 
 def reference(paths: DataPaths) -> list[dict[str, Any]]:
-    return q.query(paths, REFERENCE).to_pylist()
+    rows: list[dict[str, Any]] = q.query(paths, REFERENCE).to_pylist()
+    return rows
 
 
 def listed(paths: DataPaths) -> list[dict[str, Any]]:
