@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from store.errors import SchemaVersionError, StoreError, WriterLockedError, storage_errors
-from store.files import JOURNAL_NAME, partition_files, read_journal
+from store.files import JOURNAL_NAME, is_compacted, partition_files, read_journal
 from store.integrity import PARQUET_WRITE_OPTIONS, parquet_problem, quarantine_part
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
@@ -63,10 +63,6 @@ class CompactionStats:
     @property
     def duplicates_dropped(self) -> int:
         return self.rows_in - self.rows_out
-
-
-def _is_compacted(f: Path) -> bool:
-    return f.name.endswith("-c.parquet")
 
 
 def _settle(d: Path, grace: float) -> bool:
@@ -193,10 +189,10 @@ def compact_partition(
     if not _settle(directory, grace):
         return 0, 0, 0, 0  # the last compaction's inputs may still be read
     files = partition_files(directory)
-    if len(files) <= 1 and all(_is_compacted(f) for f in files):
+    if len(files) <= 1 and all(is_compacted(f) for f in files):
         return 0, 0, 0, 0
     files = _verified_inputs(directory, files)
-    if not files or (len(files) == 1 and _is_compacted(files[0])):
+    if not files or (len(files) == 1 and is_compacted(files[0])):
         return 0, 0, 0, 0
     stamp = time.time_ns()
     tmps: list[Path] = []

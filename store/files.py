@@ -10,7 +10,13 @@ from store.integrity import usable
 from store.paths import DOC_TYPES, DataPaths
 
 PART_GLOB = "part-*.parquet"
+COMPACTED_SUFFIX = "-c.parquet"  # compaction outputs; the writer's flush files never end so
 JOURNAL_NAME = "_compaction.json"
+
+
+def is_compacted(f: Path) -> bool:
+    """Whether a part file was written by compaction (it replaced other files of its partition)."""
+    return f.name.endswith(COMPACTED_SUFFIX)
 
 
 def read_journal(partition_dir: Path) -> dict[str, Any] | None:

@@ -105,6 +105,16 @@ class DataPaths:
         return self.manifests / "event_catalog.json"
 
     @property
+    def catalog_partials(self) -> Path:
+        """Per-day partial catalogs and their index (derived; see store/catalog/partials.py)."""
+        return self.manifests / "event_catalog"
+
+    @property
+    def game_summaries(self) -> Path:
+        """Per-partition game summaries behind list_games (derived; see store/games.py)."""
+        return self.manifests / "game_summaries"
+
+    @property
     def validation_manifest(self) -> Path:
         return self.manifests / "event_validation.json"
 
