@@ -607,7 +607,7 @@ class _Builder:
     def _maintain(self, tbl: Table) -> None:
         from indexer import tables as tb
 
-        tb.ensure_fts(tbl)
+        tb.rebuild_fts(tbl)
         stats = tbl.stats()
         frag = stats.get("fragment_stats", {}) if isinstance(stats, dict) else {}
         if (frag.get("num_small_fragments") or 0) > 32:
@@ -648,7 +648,7 @@ class _Builder:
         data = tb.rows_table(self.spec, schema, chunks, vectors)
         db = tb.connect(self.paths)
         tbl = db.create_table(self.name, data=data, schema=schema, mode="overwrite")
-        tb.ensure_fts(tbl)
+        tb.rebuild_fts(tbl)
         report.chunks_written = len(chunks)
         report.sources_added = len(signatures)
         report.rows = tbl.count_rows()

@@ -141,6 +141,34 @@ def test_metadata_only_change_updates_rows_without_embedding(
     assert [x.chunk_id for x in res] == ["a"]
 
 
+def test_incremental_build_ranks_full_text_like_a_full_build_of_the_same_rows(
+        tmp_path: Path, settings: Settings, mem: MemorySources,
+        fake_embedder: HashingEmbedder) -> None:
+    """BM25 statistics must cover exactly the current rows, not deleted or unindexed ones."""
+    words = ["trade", "count", "price", "rug", "tick", "cash", "sidebet", "phase"]
+    for i in range(40):
+        mem.docs[f"s{i}"] = [(f"c{i}", " ".join(words[j % 8] for j in range(i, i + 3 + i % 5)),
+                              {"event_name": "x"})]
+    spec = mem.spec()
+    build_incremental(settings, "events", embedder=fake_embedder, spec=spec)
+    for i in range(0, 40, 3):  # change a third, remove some, add new ones
+        mem.docs[f"s{i}"] = [(f"c{i}", "trade trade count of this round", {"event_name": "x"})]
+    for i in range(1, 40, 7):
+        del mem.docs[f"s{i}"]
+    for i in range(40, 52):
+        mem.docs[f"s{i}"] = [(f"c{i}", f"rug price tick {i}", {"event_name": "x"})]
+    build_incremental(settings, "events", embedder=fake_embedder, spec=spec)
+    full = settings.with_(data_dir=tmp_path / "full")
+    build_full(full, "events", embedder=fake_embedder, spec=spec)
+
+    def ranked(s: Settings) -> list[tuple[float, str]]:
+        res = Searcher(s, fake_embedder).search("trade count rug", table="events", k=25,
+                                                mode="text")
+        return sorted((-round(r.score, 5), r.chunk_id) for r in res)
+
+    assert ranked(settings) == ranked(full)
+
+
 def test_identical_texts_are_embedded_once_across_sources_and_runs(
         settings: Settings, mem: MemorySources, fake_embedder: HashingEmbedder) -> None:
     mem.docs["p1"] = [("a", "same words", {}), ("b", "other words", {})]
