@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.errors import CheckpointVersionError
-from store.locks import fsync_dir
+from store.atomic import write_bytes_atomic
 from store.paths import TABLE_NAMES
 
 CHECKPOINT_VERSION = 1
@@ -115,16 +115,6 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 def save_table(path: Path, name: str, state: TableState,
                model_digests: dict[str, Any] | None = None) -> None:
     """Replace one table's entry (and merge model digests) in the file, atomically."""
@@ -134,4 +124,4 @@ def save_table(path: Path, name: str, state: TableState,
         if model_digests:
             current.model_digests.update(model_digests)
         data = json.dumps(current.to_json(), indent=1, sort_keys=True).encode()
-        _write_atomic(path, data)
+        write_bytes_atomic(path, data, sync_dir=True)

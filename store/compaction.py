@@ -18,12 +18,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from store.atomic import write_json_atomic
 from store.errors import SchemaVersionError, StoreError, WriterLockedError, storage_errors
 from store.files import JOURNAL_NAME, is_compacted, partition_files, read_journal
 from store.integrity import PARQUET_WRITE_OPTIONS, parquet_problem, quarantine_part
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
-from store.schema import SCHEMAS, write_json_atomic
+from store.schema import SCHEMAS
 from store.views import sql_literal
 
 # Rows per compacted file: a past day of ticks (~345k) becomes one file.

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from store.atomic import write_json_atomic
 from store.paths import DOC_TYPES, DataPaths
 
 # Cache files no index refers to are deleted once older than this: another process may have
@@ -68,19 +68,12 @@ def digest(value: Any, n: int = 16) -> str:
 
 
 def write_json(path: Path, doc: Any, *, durable: bool = False) -> None:
-    """Write JSON through a temp file and a rename; keys keep their order (it can matter).
+    """Compact JSON, atomically; keys keep their order (it can matter).
 
     `durable` also fsyncs: for an index, whose loss costs a full rebuild. A cache file
     torn by a crash is detected when read (it does not parse) and recomputed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(doc, f, separators=(",", ":"), default=str)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_json_atomic(path, doc, compact=True, durable=durable)
 
 
 def read_json(path: Path) -> Any | None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from store.atomic import write_json_atomic
 from store.capture import (
     LAYOUT_JSONL,
     DocItem,
@@ -29,7 +30,6 @@ from store.errors import DiskFullError, IngestError, SchemaVersionError, Storage
 from store.event import normalize_record
 from store.paths import DataPaths
 from store.rejects import REJECTABLE, RejectsFile, rejection_reason
-from store.schema import write_json_atomic
 from store.settings import Settings
 
 CHECKPOINT_VERSION = 1

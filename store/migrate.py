@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from store.atomic import write_json_atomic
 from store.errors import SchemaVersionError
 from store.paths import DataPaths
 from store.schema import (
@@ -11,7 +12,6 @@ from store.schema import (
     ensure_manifest,
     manifest_dict,
     on_disk_version,
-    write_json_atomic,
 )
 
 # version N -> function that rewrites a version-N data root into version N+1.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from store.atomic import write_json_atomic
 from store.errors import SchemaVersionError
 from store.paths import DOC_TYPES, DataPaths
 
@@ -137,20 +137,3 @@ def ensure_manifest(paths: DataPaths) -> None:
     check_version(paths)
     if read_manifest(paths) is None:
         write_json_atomic(paths.schema_manifest, manifest_dict())
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON through a temp file in the same directory, fsync and rename."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp file
-        raise

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from store.atomic import write_json_atomic
 from store.errors import SchemaVersionError, ValidationError
 from store.paths import DataPaths
-from store.schema import write_json_atomic
 
 VALIDATION_VERSION = 1
 STATUSES = ("verified", "unverified", "needs-correction")
