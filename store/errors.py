@@ -20,6 +20,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   └── NoteRecordError             a stored note lacks what the notes chunker needs
     ├── IndexerError                    indexer/errors.py
     │   ├── EmbedderUnavailableError    the embedding model cannot be loaded
+    │   ├── ModelExportError            the model cannot be exported to ONNX
     │   ├── FingerprintMismatchError    a table of another model or chunker: full build only
     │   ├── UnknownTableError           not one of events, code_context, debug_notes
     │   ├── TableNotBuiltError          a table that has never been built

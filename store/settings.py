@@ -28,6 +28,9 @@ class Settings:
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 64
+    # Embedding runtime: "auto" (onnxruntime once the model is exported, else torch),
+    # "onnx" (onnxruntime or an error) or "torch" (sentence-transformers always).
+    embed_backend: str = "auto"
     # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank).
     hybrid_fusion: str = "relative"
     # Query sandbox
