@@ -32,6 +32,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   └── EvalFileError               a question file or line cannot be read
     └── ServerError                     mcp_server/errors.py
         ├── ServerConfigError           the server cannot start as asked
+        ├── SearchWorkerError           the search worker process stopped or hung
         └── ToolCallError               a tool call the model can fix (an MCP ToolError)
 
 The message (`str(exc)`) says what happened, for a person at the shell, and may name the

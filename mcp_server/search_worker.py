@@ -1,0 +1,237 @@
+"""Searches run in a child process started with the server, so its loading overlaps the handshake.
+
+Why: a first search needs LanceDB (~1.1 s of CPU to import here, most of it pydantic
+building validators for LanceDB's REST client), onnxruntime, the tables' vector snapshots,
+their BM25 indexes and the query model: ~1.4 s of mostly GIL-bound work. The server itself
+spends ~0.7 s importing the MCP SDK before it can answer `initialize`. In one process the
+two queue on the GIL (first search ~2.1 s after spawn at best); a child started before the
+SDK is imported does its share on the other core. The child warms itself (one search per
+built table) and then answers requests one at a time; a round trip adds ~0.2 ms.
+
+This module imports neither the SDK nor LanceDB: the parent imports it first thing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from store.settings import Settings
+
+# Generous: a first call without an ONNX export loads torch (10-15 s on a busy machine).
+TIMEOUT_S = 120.0
+
+
+class SearchWorker:
+    """The parent's handle on the search child: start it, ask it, restart it if it died."""
+
+    def __init__(self, settings: Settings, *, timeout_s: float = TIMEOUT_S) -> None:
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
+        self._lock = threading.Lock()  # one request on the pipe at a time
+
+    def start(self) -> SearchWorker:
+        """Spawn the child unless it runs (returns at once: it warms up on its own)."""
+        with self._lock:
+            if not self._alive():
+                self._spawn()
+        return self
+
+    @property
+    def started(self) -> bool:
+        return self._proc is not None
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _spawn(self) -> None:
+        self._stop()
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(  # the child imports this checkout's packages
+            [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "mcp_server.search_worker", str(to_child_r),
+             str(from_child_w)],
+            pass_fds=(to_child_r, from_child_w), env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # stdout is the MCP channel
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._send = Connection(to_child_w, readable=False)
+        self._recv = Connection(from_child_r, writable=False)
+        self._send.send(self.settings)
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._proc = self._send = self._recv = None
+
+    def _call(self, op: str, arg: Any) -> Any:
+        with self._lock:
+            if not self._alive():
+                self._spawn()  # first use, or it died since the last call
+            assert self._send is not None and self._recv is not None
+            try:
+                self._send.send((op, arg))
+            except OSError:
+                self._spawn()  # died after the check: once more with a new one
+                assert self._send is not None and self._recv is not None
+                self._send.send((op, arg))
+            reply = self._await()
+        return _unpack(reply)
+
+    def _await(self) -> Any:
+        assert self._recv is not None
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                if self._recv.poll(min(1.0, max(0.0, deadline - time.monotonic()))):
+                    return self._recv.recv()
+            except (EOFError, OSError):
+                code = self._proc.wait() if self._proc is not None else None
+                self._stop()
+                raise _worker_error(f"the search worker stopped (exit code {code}); the "
+                                    "next call starts a new one") from None
+            if time.monotonic() > deadline:
+                self._stop()
+                raise _worker_error(f"the search worker did not answer within "
+                                    f"{self.timeout_s:g} s and was stopped")
+
+    def search(self, query: str, **kwargs: Any) -> list[Any]:
+        """`indexer.search.Searcher.search` in the child: a list of SearchResult."""
+        return self._call("search", {"query": query, **kwargs})  # type: ignore[no-any-return]
+
+    def status(self) -> dict[str, Any]:
+        """The child's query model (backend, loaded, why not ONNX) once it has warmed up."""
+        return self._call("status", None)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+def core_is_idle() -> bool:
+    """Whether a core is free now: the 1-minute load average is below the cores minus one.
+
+    The entry points start the worker before the SDK import only then. On a saturated
+    machine the worker would take CPU from the handshake (measured: `initialize` 1.05 ->
+    2.26 s at load 8 on 2 cores) for no gain, so it starts after the handshake instead.
+    """
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
+    except OSError:
+        return True
+
+
+def _worker_error(msg: str) -> Exception:
+    from mcp_server.errors import SearchWorkerError
+
+    return SearchWorkerError(msg)
+
+
+def _unpack(reply: tuple[Any, ...]) -> Any:
+    kind = reply[0]
+    if kind == "ok":
+        return reply[1]
+    if kind == "err":  # a RugsError raised on purpose: the same class, message and hint
+        _, module, name, message, hint = reply
+        from store.errors import RugsError
+
+        exc: Exception | None = None
+        try:
+            cls = getattr(importlib.import_module(module), name)
+            if isinstance(cls, type) and issubclass(cls, RugsError):
+                exc = cls(message, hint=hint)
+        except (ImportError, AttributeError, TypeError):
+            exc = None
+        raise exc or _worker_error(message)
+    raise RuntimeError(f"search worker crashed:\n{reply[1]}")  # a bug: surfaces as one
+
+
+# -- the child side ---------------------------------------------------------------------
+
+
+def _warm(searcher: Any) -> str | None:
+    """One search per built table: opens it, loads its snapshot, BM25 index, query model."""
+    from indexer.registry import TABLE_NAMES
+    from store.errors import RugsError
+
+    errors = []
+    for name in TABLE_NAMES:
+        if searcher.paths.table(name).is_dir():
+            try:
+                searcher.search("warm up the search path", table=name, k=1)
+            except RugsError as exc:  # the first real call reports it again
+                errors.append(f"{name}: {exc}")
+    return "; ".join(errors) or None
+
+
+def _status(searcher: Any, warm_error: str | None) -> dict[str, Any]:
+    emb = searcher.embedder
+    described = emb.describe() if hasattr(emb, "describe") else {"backend": "hash"}
+    return {**described, "loaded": bool(getattr(emb, "loaded", True)),
+            "warm_error": warm_error}
+
+
+def _serve(recv: Connection, send: Connection) -> None:
+    from indexer.search import searcher_for
+    from store.errors import RugsError
+
+    settings = recv.recv()
+    searcher = searcher_for(settings)
+    warmed = threading.Event()
+    warm_error: list[str | None] = [None]
+
+    def warm() -> None:
+        try:
+            warm_error[0] = _warm(searcher)
+        finally:
+            warmed.set()
+
+    # In a thread: a request that arrives meanwhile runs at once and waits only for what
+    # it needs itself (the Searcher is thread-safe).
+    threading.Thread(target=warm, name="search-warm-up", daemon=True).start()
+    while True:
+        try:
+            op, arg = recv.recv()
+        except EOFError:
+            return  # the server closed the pipe: it is shutting down
+        reply: tuple[Any, ...]
+        try:
+            if op == "search":
+                reply = ("ok", searcher.search(**arg))
+            else:
+                warmed.wait()
+                reply = ("ok", _status(searcher, warm_error[0]))
+        except RugsError as exc:
+            reply = ("err", type(exc).__module__, type(exc).__qualname__, str(exc), exc.hint)
+        except Exception:  # a bug: report it whole, keep serving
+            reply = ("bug", traceback.format_exc())
+        try:
+            send.send(reply)
+        except OSError:
+            return  # the parent is gone
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1]), writable=False),
+           Connection(int(sys.argv[2]), readable=False))
