@@ -28,6 +28,10 @@ from store.settings import Settings
 
 # Generous: a first call without an ONNX export loads torch (10-15 s on a busy machine).
 TIMEOUT_S = 120.0
+# One BLAS thread: the vector snapshot's exact top-k is one matrix-vector product, and
+# OpenBLAS's second thread turned its ~0.3 ms into ~8 ms a query on 2 busy cores (waking
+# and spinning); the search wall time fell from 44 to 14 ms with one thread, measured.
+CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 class SearchWorker:
@@ -63,6 +67,7 @@ class SearchWorker:
         env["PYTHONPATH"] = os.pathsep.join(  # the child imports this checkout's packages
             [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
         ).rstrip(os.pathsep)
+        env.update(CHILD_ENV)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "mcp_server.search_worker", str(to_child_r),
              str(from_child_w)],
