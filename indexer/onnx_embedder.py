@@ -91,7 +91,8 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 class OnnxEmbedder:
     """One exported model: a one-thread query session and, for big batches, an all-cores one."""
 
-    def __init__(self, directory: Path, batch_size: int = 64) -> None:
+    def __init__(self, directory: Path, batch_size: int = 64, *,
+                 query_threads: int = QUERY_THREADS, spin: bool = True) -> None:
         self.directory = directory
         self.batch_size = max(1, batch_size)
         self.manifest = read_manifest(directory)
@@ -112,7 +113,8 @@ class OnnxEmbedder:
         tok.no_padding()
         tok.enable_truncation(self.max_seq_length)
         self._tok = tok
-        self._query = self._session(QUERY_THREADS)
+        self._spin = spin  # intra-op threads spin-wait between operators (ORT's default)
+        self._query = self._session(query_threads)  # 0: onnxruntime's default (all cores)
         self._batch: Any = None
         self._batch_lock = threading.Lock()
 
@@ -132,6 +134,8 @@ class OnnxEmbedder:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: no optimizer chatter on stderr
+        if not self._spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(self.directory / "model.onnx"), opts,
                                         providers=["CPUExecutionProvider"])
