@@ -43,6 +43,7 @@ class SearchWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._send: Connection | None = None
         self._recv: Connection | None = None
+        self._ready_fd = -1  # the child writes one byte here once warm (no lock to wait)
         self._lock = threading.Lock()  # one request on the pipe at a time
 
     def start(self) -> SearchWorker:
@@ -63,6 +64,7 @@ class SearchWorker:
         self._stop()
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        ready_r, ready_w = os.pipe()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(  # the child imports this checkout's packages
             [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
@@ -70,12 +72,13 @@ class SearchWorker:
         env.update(CHILD_ENV)
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "mcp_server.search_worker", str(to_child_r),
-             str(from_child_w)],
-            pass_fds=(to_child_r, from_child_w), env=env,
+             str(from_child_w), str(ready_w)],
+            pass_fds=(to_child_r, from_child_w, ready_w), env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,  # stdout is the MCP channel
         )
-        os.close(to_child_r)
-        os.close(from_child_w)
+        for fd in (to_child_r, from_child_w, ready_w):
+            os.close(fd)
+        self._ready_fd = ready_r
         self._send = Connection(to_child_w, readable=False)
         self._recv = Connection(from_child_r, writable=False)
         self._send.send(self.settings)
@@ -88,7 +91,28 @@ class SearchWorker:
         for conn in (self._send, self._recv):
             if conn is not None:
                 conn.close()
+        if self._ready_fd >= 0:
+            os.close(self._ready_fd)
         self._proc = self._send = self._recv = None
+        self._ready_fd = -1
+
+    def wait_ready(self, timeout_s: float = TIMEOUT_S) -> bool:
+        """Block until the child has warmed up (True) or died or timed out (False).
+
+        Holds no lock: searches go on meanwhile.
+        """
+        import select
+
+        fd = self._ready_fd
+        if fd < 0:
+            return False
+        try:
+            readable, _, _ = select.select([fd], [], [], timeout_s)
+            if not readable or fd != self._ready_fd:  # timed out, or restarted meanwhile
+                return False
+            return os.read(fd, 1) == b"1"  # b"": it died before it was warm
+        except OSError:  # closed by a restart meanwhile
+            return False
 
     def _call(self, op: str, arg: Any) -> Any:
         with self._lock:
@@ -126,7 +150,7 @@ class SearchWorker:
         return self._call("search", {"query": query, **kwargs})  # type: ignore[no-any-return]
 
     def status(self) -> dict[str, Any]:
-        """The child's query model (backend, loaded, why not ONNX) once it has warmed up."""
+        """The child's query model now: backend, loaded, why not ONNX, warmed up or not."""
         return self._call("status", None)  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -175,29 +199,44 @@ def _unpack(reply: tuple[Any, ...]) -> Any:
 # -- the child side ---------------------------------------------------------------------
 
 
+WARM_QUERY = "warm up the search path"
+
+
 def _warm(searcher: Any) -> str | None:
-    """One search per built table: opens it, loads its snapshot, BM25 index, query model."""
+    """Load the query model and, meanwhile, search each built table once (opens it, loads
+    its vector snapshot and BM25 index); what failed, or None."""
     from indexer.registry import TABLE_NAMES
     from store.errors import RugsError
 
-    errors = []
+    errors: list[str] = []
+
+    def model() -> None:
+        try:
+            searcher.query_vector(WARM_QUERY)
+        except RugsError as exc:  # the first real call reports it again
+            errors.append(f"query model: {exc}")
+
+    # onnxruntime builds its session without the GIL: it overlaps LanceDB's import.
+    loading = threading.Thread(target=model, name="search-warm-model", daemon=True)
+    loading.start()
     for name in TABLE_NAMES:
         if searcher.paths.table(name).is_dir():
             try:
-                searcher.search("warm up the search path", table=name, k=1)
-            except RugsError as exc:  # the first real call reports it again
+                searcher.search(WARM_QUERY, table=name, k=1)
+            except RugsError as exc:
                 errors.append(f"{name}: {exc}")
-    return "; ".join(errors) or None
+    loading.join()
+    return "; ".join(dict.fromkeys(errors)) or None
 
 
-def _status(searcher: Any, warm_error: str | None) -> dict[str, Any]:
+def _status(searcher: Any, warmed: bool, warm_error: str | None) -> dict[str, Any]:
     emb = searcher.embedder
     described = emb.describe() if hasattr(emb, "describe") else {"backend": "hash"}
-    return {**described, "loaded": bool(getattr(emb, "loaded", True)),
+    return {**described, "loaded": bool(getattr(emb, "loaded", True)), "warmed": warmed,
             "warm_error": warm_error}
 
 
-def _serve(recv: Connection, send: Connection) -> None:
+def _serve(recv: Connection, send: Connection, ready_fd: int) -> None:
     from indexer.search import searcher_for
     from store.errors import RugsError
 
@@ -211,6 +250,11 @@ def _serve(recv: Connection, send: Connection) -> None:
             warm_error[0] = _warm(searcher)
         finally:
             warmed.set()
+            try:
+                os.write(ready_fd, b"1")
+                os.close(ready_fd)
+            except OSError:
+                pass  # nobody waits for it
 
     # In a thread: a request that arrives meanwhile runs at once and waits only for what
     # it needs itself (the Searcher is thread-safe).
@@ -225,8 +269,7 @@ def _serve(recv: Connection, send: Connection) -> None:
             if op == "search":
                 reply = ("ok", searcher.search(**arg))
             else:
-                warmed.wait()
-                reply = ("ok", _status(searcher, warm_error[0]))
+                reply = ("ok", _status(searcher, warmed.is_set(), warm_error[0]))
         except RugsError as exc:
             reply = ("err", type(exc).__module__, type(exc).__qualname__, str(exc), exc.hint)
         except Exception:  # a bug: report it whole, keep serving
@@ -239,4 +282,4 @@ def _serve(recv: Connection, send: Connection) -> None:
 
 if __name__ == "__main__":
     _serve(Connection(int(sys.argv[1]), writable=False),
-           Connection(int(sys.argv[2]), readable=False))
+           Connection(int(sys.argv[2]), readable=False), int(sys.argv[3]))

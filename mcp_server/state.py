@@ -108,10 +108,10 @@ class ServerState:
         return result
 
     def _warm(self) -> None:
-        # Searches first: the likeliest first call and the slowest to warm. The status call
-        # returns once the worker has warmed up, so the SQL worker does not compete with it.
+        # Searches first: the likeliest first call and the slowest to warm. The SQL worker
+        # starts once the search worker is warm, so the two do not compete for the cores.
         steps = (
-            ("search worker", lambda: self.search_worker.start().status()),
+            ("search worker", self._warm_search),
             ("SQL worker", lambda: self.sandbox().warm()),
             ("event catalog", self.catalog),  # its cache file, or computed once (seconds)
         )
@@ -124,6 +124,14 @@ class ServerState:
                 print(f"rugs-replayer MCP warm-up, {errors[-1]}", file=sys.stderr)
         self.warm_error = "; ".join(errors) or None
         self.warm_done.set()
+
+    def _warm_search(self) -> None:
+        worker = self.search_worker.start()
+        if not worker.wait_ready():
+            raise RuntimeError("the search worker stopped or timed out while warming up")
+        warm_error = worker.status().get("warm_error")
+        if warm_error:  # e.g. a table built with another model: the calls will say so too
+            raise RuntimeError(warm_error)
 
     def close(self) -> None:
         self.search_worker.close()

@@ -29,7 +29,9 @@ def test_the_worker_answers_what_the_searcher_answers_in_process(mcp_root: McpRo
                                              table="code_context", k=3, mode=mode)
             assert [(r.chunk_id, round(r.score, 6)) for r in got] == \
                 [(r.chunk_id, round(r.score, 6)) for r in want]
-        assert worker.status() == {"backend": "hash", "loaded": True, "warm_error": None}
+        assert worker.wait_ready(30)
+        assert worker.status() == {"backend": "hash", "loaded": True, "warmed": True,
+                                   "warm_error": None}
     finally:
         worker.close()
 
