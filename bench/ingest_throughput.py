@@ -15,6 +15,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -93,7 +94,8 @@ def batches(payloads: list[tuple[str, str]], total: int, size: int) -> list[pa.T
     return out
 
 
-def run(payloads: list[tuple[str, str]], total: int, size: int, singles: int) -> dict:
+def run(payloads: list[tuple[str, str]], total: int, size: int, singles: int
+        ) -> dict[str, Any]:
     tables = batches(payloads, total, size)
     raw_bytes = sum(t.column("raw_json").nbytes for t in tables)
     work = Path(tempfile.mkdtemp(prefix="rugs-bench-"))

@@ -65,11 +65,11 @@ s.run("stdio")
 def prepare(data_dir: Path, log: Any) -> dict[str, Any]:
     """Ingest and index the shared corpus into data_dir unless it is already there."""
     from indexer.embedder import prepare_model
+    from store.paths import TABLE_NAMES, DataPaths
     from store.settings import Settings
 
     settings = Settings.load(data_dir=data_dir, context_roots=str(DATA / "context_md"))
-    if all(settings.data_dir.joinpath("vectors", f"{t}.lance").is_dir()
-           for t in ("events", "code_context", "debug_notes")):
+    if all(DataPaths(settings.data_dir).table(t).is_dir() for t in TABLE_NAMES):
         log(f"reusing the indexed corpus in {data_dir}")
         # An index built before the ONNX backend existed: export as a first build would.
         return {"prepared_s": 0.0, "reused": True,

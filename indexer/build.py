@@ -8,15 +8,23 @@ are deleted. Each step is one LanceDB commit, so searches keep working throughou
 signature is checkpointed only after its rows are committed. A crash leaves the table marked
 dirty and the next run reconciles it (re-chunking, not re-embedding). Full: every source is
 chunked and embedded again and the table is replaced in a single commit.
+
+Deciding is kept apart from writing. `plan_sources` (checkpoint + scan -> `SourcePlan`:
+which sources to chunk, which to delete, whether the checkpoint can be trusted),
+`check_fingerprint` and `plan_batch` (chunks + their rows -> `BatchPlan`: what to write,
+which texts may need the model, which ids to delete) are plain functions over plain data,
+tested without LanceDB or a model (tests/indexer/test_build_plan.py). `_Builder` applies
+the plans: vectors, LanceDB commits and checkpoint saves, in the order that keeps a crash
+harmless.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,11 +38,11 @@ from indexer.errors import (
     IndexerError,
     ProviderMissingError,
 )
-from indexer.registry import TABLE_FORMAT_VERSION, TABLE_NAMES, TableSpec, table_spec
+from indexer.registry import TABLE_FORMAT_VERSION, TableSpec, table_spec
 from indexer.source import Source, SourceScan
 from store.errors import StoreError, WriterLockedError
 from store.locks import FileLock
-from store.paths import DataPaths
+from store.paths import TABLE_NAMES, DataPaths
 from store.settings import Settings
 
 if TYPE_CHECKING:
@@ -156,9 +164,190 @@ def _batched(values: Sequence[str], n: int = _IN_LIST) -> Iterator[Sequence[str]
         yield values[i:i + n]
 
 
+# ---------------------------------------------------------------------- planning (pure)
+
+
+def sources_by_key(table: str, scan: SourceScan) -> dict[str, Source]:
+    """The scan's sources by key; two with one key would overwrite each other's rows."""
+    out: dict[str, Source] = {}
+    for s in scan.sources:
+        if s.key in out:
+            raise IndexerError(f"two sources of table {table} share the key {s.key!r}")
+        out[s.key] = s
+    return out
+
+
+@dataclass
+class SourcePlan:
+    """Which sources an incremental build re-chunks and which it deletes.
+
+    Decided from the checkpoint and the scan alone (signatures, not content), so a run with
+    nothing to do ends at `noop` without importing LanceDB or torch. `trusted` is the
+    fingerprint and crash decision: only a clean checkpoint of the same fingerprint, whose
+    table nobody else has committed to since, may be believed about the rows; otherwise the
+    applier repairs (`for_repair`) or starts a new table (`for_new_table`).
+    """
+
+    fingerprint: dict[str, Any]
+    sources: dict[str, Source]  # every source the scan found, by key
+    owns: Callable[[str], bool]  # the scan's scope: keys outside it are never deleted
+    changed: list[str]  # new or different signature: chunk these and diff them with the rows
+    vanished: list[str]  # checkpointed, in scope, no longer found: delete their rows
+    trusted: bool
+    repaired: bool = False
+
+    @property
+    def unchanged(self) -> list[str]:
+        """Sources whose signature the checkpoint already holds: not even chunked."""
+        changed = set(self.changed)
+        return [k for k in self.sources if k not in changed]
+
+    @property
+    def noop(self) -> bool:
+        return self.trusted and not self.changed and not self.vanished
+
+    def for_new_table(self) -> SourcePlan:
+        """The table is missing: every source is new and there is nothing to delete."""
+        return replace(self, changed=list(self.sources), vanished=[], trusted=True)
+
+    def for_repair(self, table_sources: Iterable[str]) -> SourcePlan:
+        """The checkpoint cannot be believed (a crash, a foreign write, a lost checkpoint):
+        re-diff every source against its rows (chunking, not embedding) and delete the rows
+        of in-scope sources the scan no longer has, whatever the checkpoint remembers."""
+        orphans = {s for s in table_sources if s not in self.sources and self.owns(s)}
+        return replace(self, changed=list(self.sources),
+                       vanished=sorted(set(self.vanished) | orphans), repaired=True)
+
+
+def plan_sources(state: ckpt.TableState, scan: SourceScan, fingerprint: dict[str, Any], *,
+                 table: str, table_present: bool,
+                 versions_mtime_ns: int | None) -> SourcePlan:
+    """Compare the scan's signatures with the checkpoint's: the first decision of a build.
+
+    `table_present` and `versions_mtime_ns` are what the disk says now (the table directory
+    exists; the mtime of its `_versions`, which moves on every commit by anyone).
+    """
+    sources = sources_by_key(table, scan)
+    vanished = sorted(k for k in state.sources if k not in sources and scan.owns(k))
+    changed = [k for k, s in sources.items() if state.sources.get(k) != s.signature]
+    trusted = (table_present and not state.dirty and state.fingerprint == fingerprint
+               and state.versions_mtime_ns == versions_mtime_ns)
+    return SourcePlan(fingerprint=fingerprint, sources=sources, owns=scan.owns,
+                      changed=changed, vanished=vanished, trusted=trusted)
+
+
+def check_fingerprint(table: str, stored: dict[str, Any] | None,
+                      wanted: dict[str, Any]) -> None:
+    """Refuse to add rows to a table made by another model or chunker: its vectors would mix
+    with ours and every search would silently compare the two."""
+    if stored == wanted:
+        return
+    what = _fp_diff(stored or {}, wanted) if stored else "no fingerprint stored"
+    raise FingerprintMismatchError(
+        f"table {table} was built with another model or chunker ({what}); "
+        f"an incremental build would mix vectors: run "
+        f"`replayer index build --full --table {table}`"
+    )
+
+
+def duplicate_ids(ids: Iterable[str]) -> set[str]:
+    """Ids that stand in more than one row (left by a crash between two commits)."""
+    seen: set[str] = set()
+    dups: set[str] = set()
+    for i in ids:
+        if i in seen:
+            dups.add(i)
+        seen.add(i)
+    return dups
+
+
+def _claim_ids(table: str, chunks: Iterable[Chunk], claimed: set[str]) -> None:
+    """Add the chunks' ids to `claimed`; an id another source already produced is an error,
+    since one of the two rows would silently replace the other."""
+    for c in chunks:
+        if c.chunk_id in claimed:
+            raise IndexerError(f"chunk id {c.chunk_id!r} produced by two sources "
+                               f"of table {table}")
+        claimed.add(c.chunk_id)
+
+
+@dataclass
+class BatchPlan:
+    """What one batch of changed sources does to the table, by (chunk_id, content_hash).
+
+    `write` are the rows to merge-insert: new ids, new texts, and texts whose metadata alone
+    changed (those keep their stored vector). `new_texts` are the texts that may need the
+    model: the applier first takes a vector made earlier in this run or stored under the same
+    content hash. `stale` are ids of rows whose chunk left its source. `unchanged` rows are
+    not touched at all.
+    """
+
+    write: list[Chunk] = field(default_factory=list)
+    new_texts: dict[str, str] = field(default_factory=dict)  # content hash -> text
+    stale: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    metadata_only: int = 0
+    changes: list[SourceChange] = field(default_factory=list)  # sources with any change
+
+
+def plan_batch(table: str, batch: Sequence[tuple[Source, list[Chunk]]],
+               existing: dict[str, dict[str, Any]], checkpointed: Container[str]) -> BatchPlan:
+    """Diff a batch of sources' chunks with their rows now in the table.
+
+    `existing` maps id -> row (id, content_hash, meta_hash, source, metadata) for every row
+    of these sources; `checkpointed` holds the source keys the checkpoint knows. A source
+    either is known (by the checkpoint or by rows) and reports as changed, or is added.
+    """
+    plan = BatchPlan()
+    batch_ids: set[str] = set()
+    had_rows = {row["source"] for row in existing.values()}
+    for src, chunks in batch:
+        known = src.key in checkpointed or src.key in had_rows
+        change = SourceChange(key=src.key, status="changed" if known else "added")
+        new_ids = {c.chunk_id for c in chunks}
+        _claim_ids(table, chunks, batch_ids)
+        for c in chunks:
+            old = existing.get(c.chunk_id)
+            if old is not None and old["content_hash"] == c.content_hash:
+                if old["meta_hash"] == c.metadata_hash and old["source"] == c.source:
+                    plan.unchanged.append(c.chunk_id)
+                    continue
+                change.metadata_only += 1
+                plan.metadata_only += 1
+            elif old is not None:
+                change.changed.append(chunk_label(c))
+                plan.new_texts.setdefault(c.content_hash, c.text)
+            else:
+                change.added.append(chunk_label(c))
+                plan.new_texts.setdefault(c.content_hash, c.text)
+            plan.write.append(c)
+        for rid, row in existing.items():
+            if row["source"] == src.key and rid not in new_ids:
+                plan.stale.append(rid)
+                change.removed.append(_label_from_json(row.get("metadata"), rid))
+        if change.added or change.changed or change.removed or change.metadata_only \
+                or change.status == "added":
+            plan.changes.append(change)
+    # an id that moved to another source of the same batch is rewritten, not deleted
+    plan.stale = [s for s in plan.stale if s not in batch_ids]
+    return plan
+
+
+# ---------------------------------------------------------------------- applying
+
+
 class _Builder:
+    """One build of one table: reads its inputs, asks the planners, applies their plans.
+
+    Applying is where the crash safety lives: the checkpoint is marked dirty before the first
+    write, each batch is one LanceDB commit followed by a checkpoint of exactly its sources'
+    signatures, and the table is marked clean only at the end. Vectors come from this run's
+    memo, then from rows with the same content hash, and only then from the model.
+    Built inside the table's build lock; the constructor reads the checkpoint and the scan.
+    """
+
     def __init__(self, settings: Settings, spec: TableSpec, embedder: Embedder | None,
-                 progress: bool) -> None:
+                 progress: bool, mode: Literal["incremental", "full"]) -> None:
         self.settings = settings
         self.spec = spec
         self.name = spec.name
@@ -166,6 +355,16 @@ class _Builder:
         self._embedder = embedder
         self.progress = progress
         self.vec_memo: dict[str, np.ndarray] = {}  # content hash -> vector, this run
+        cp = ckpt.load(self.paths.vector_checkpoint)
+        self.state = cp.table(self.name)  # updated and saved as the build goes
+        digests = dict(cp.model_digests)
+        self.report = BuildReport(table=self.name, mode=mode, warnings=list(cp.warnings))
+        self.report.fingerprint = table_fingerprint(spec, self.embedder, digests)
+        # weights digests hashed by this run: saved with the next checkpoint write
+        self.new_digests = digests if digests != cp.model_digests else {}
+        self.scan = spec.scan(settings)
+        self.report.scope = self.scan.scope
+        self.report.warnings.extend(self.scan.warnings)
 
     @property
     def embedder(self) -> Embedder:
@@ -175,31 +374,12 @@ class _Builder:
 
     # ------------------------------------------------------------------ shared steps
 
-    def _prepare(self, mode: Literal["incremental", "full"]
-                 ) -> tuple[ckpt.Checkpoint, ckpt.TableState, SourceScan, dict[str, Source],
-                            BuildReport, dict[str, Any]]:
-        cp = ckpt.load(self.paths.vector_checkpoint)
-        state = cp.table(self.name)
-        digests = dict(cp.model_digests)
-        report = BuildReport(table=self.name, mode=mode, warnings=list(cp.warnings))
-        report.fingerprint = table_fingerprint(self.spec, self.embedder, digests)
-        scan = self.spec.scan(self.settings)
-        report.scope = scan.scope
-        report.warnings.extend(scan.warnings)
-        current: dict[str, Source] = {}
-        for s in scan.sources:
-            if s.key in current:
-                raise IndexerError(f"two sources of table {self.name} share the key {s.key!r}")
-            current[s.key] = s
-        report.sources = len(current)
-        new_digests = digests if digests != cp.model_digests else {}
-        return cp, state, scan, current, report, new_digests
+    def _save(self, digests: dict[str, Any] | None = None) -> None:
+        ckpt.save_table(self.paths.vector_checkpoint, self.name, self.state, digests)
 
-    def _save(self, state: ckpt.TableState, digests: dict[str, Any] | None = None) -> None:
-        ckpt.save_table(self.paths.vector_checkpoint, self.name, state, digests)
-
-    def _chunks_of(self, src: Source, report: BuildReport) -> list[Chunk] | None:
+    def _chunks_of(self, src: Source) -> list[Chunk] | None:
         """A source's chunks, or None (with a warning) if this source cannot be read now."""
+        report = self.report
         try:
             chunks = list(src.chunks())
         except (ChunkerError, StoreError, OSError, UnicodeError, ValueError) as exc:
@@ -215,7 +395,7 @@ class _Builder:
             seen.add(c.chunk_id)
         return chunks
 
-    def _embed_missing(self, hashes_to_text: dict[str, str], report: BuildReport) -> None:
+    def _embed_missing(self, hashes_to_text: dict[str, str]) -> None:
         todo = [(h, t) for h, t in hashes_to_text.items() if h not in self.vec_memo]
         if not todo:
             return
@@ -242,83 +422,83 @@ class _Builder:
                 bar.update(len(part))
         if bar is not None:
             bar.close()
-        report.embedded += len(todo)
-        report.embed_s += time.perf_counter() - t0
+        self.report.embedded += len(todo)
+        self.report.embed_s += time.perf_counter() - t0
+
+    def _last_build(self) -> dict[str, Any]:
+        report = self.report
+        return {
+            "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "mode": report.mode,
+            "duration_s": round(report.duration_s, 3),
+            "embedded": report.embedded,
+            "reused_vectors": report.reused_vectors,
+            "metadata_updated": report.metadata_updated,
+            "rows_deleted": report.rows_deleted,
+            "sources_added": report.sources_added,
+            "sources_changed": report.sources_changed,
+            "sources_removed": report.sources_removed,
+            "repaired": report.repaired,
+            "scope": report.scope,
+        }
 
     # ------------------------------------------------------------------ incremental
 
     def incremental(self) -> BuildReport:
         t0 = time.perf_counter()
-        cp, state, scan, current, report, new_digests = self._prepare("incremental")
-        fp = report.fingerprint
-        vanished = sorted(k for k in state.sources if k not in current and scan.owns(k))
-        changed = [k for k, s in current.items() if state.sources.get(k) != s.signature]
-        present = self.paths.table(self.name).is_dir()
-        trusted = (present and not state.dirty and state.fingerprint == fp
-                   and state.versions_mtime_ns == versions_mtime_ns(self.paths, self.name))
-        if trusted and not changed and not vanished:
+        report, state = self.report, self.state
+        plan = plan_sources(state, self.scan, report.fingerprint, table=self.name,
+                            table_present=self.paths.table(self.name).is_dir(),
+                            versions_mtime_ns=versions_mtime_ns(self.paths, self.name))
+        report.sources = len(plan.sources)
+        if plan.noop:
             report.noop = True
             report.rows = state.rows or 0
-            if new_digests:
-                self._save(state, new_digests)
+            if self.new_digests:
+                self._save(self.new_digests)
             report.duration_s = time.perf_counter() - t0
             return report
-        return self._incremental_work(t0, state, scan, current, report, new_digests,
-                                      changed, vanished, trusted)
+        return self._apply(t0, plan)
 
-    def _incremental_work(self, t0: float, state: ckpt.TableState, scan: SourceScan,
-                          current: dict[str, Source], report: BuildReport,
-                          new_digests: dict[str, Any], changed: list[str], vanished: list[str],
-                          trusted: bool) -> BuildReport:
+    def _apply(self, t0: float, plan: SourcePlan) -> BuildReport:
         from indexer import tables as tb
 
-        fp = report.fingerprint
+        report, state, fp = self.report, self.state, plan.fingerprint
         db = tb.connect(self.paths)
         tbl = tb.open_table(db, self.name)
         if tbl is not None:
-            stored = tb.stored_fingerprint(tbl)
-            if stored != fp:
-                what = _fp_diff(stored or {}, fp) if stored else "no fingerprint stored"
-                raise FingerprintMismatchError(
-                    f"table {self.name} was built with another model or chunker ({what}); "
-                    f"an incremental build would mix vectors: run "
-                    f"`replayer index build --full --table {self.name}`"
-                )
+            check_fingerprint(self.name, tb.stored_fingerprint(tbl), fp)
         else:
             if state.sources:
                 report.warnings.append(f"table {self.name} was missing; rebuilding it")
             state.sources = {}
-            changed, vanished = list(current), []
+            plan = plan.for_new_table()
             schema = tb.arrow_schema(self.spec, self.embedder.dim, fp)
             tbl = db.create_table(self.name, schema=schema, exist_ok=True)
-            trusted = True
-        if not trusted:
-            # After a crash, a foreign write or a lost checkpoint: re-diff every source
-            # against the rows (cheap: chunking, not embedding) and drop orphans/duplicates.
+        if not plan.trusted:
+            plan = plan.for_repair(self._reconcile(tbl))
             report.repaired = True
-            changed = list(current)
-            vanished = sorted(set(vanished) | self._reconcile(tbl, current, scan))
         state.fingerprint = state.fingerprint if state.fingerprint == fp else None
         state.dirty = True
-        self._save(state, new_digests)
+        self._save(self.new_digests)
 
         schema = tbl.schema
         batch: list[tuple[Source, list[Chunk]]] = []
         n_chunks = 0
-        for key in changed:
-            src = current[key]
-            chunks = self._chunks_of(src, report)
+        for key in plan.changed:
+            src = plan.sources[key]
+            chunks = self._chunks_of(src)
             if chunks is None:
                 continue
             batch.append((src, chunks))
             n_chunks += len(chunks)
             if n_chunks >= BATCH_CHUNKS:
-                self._apply_batch(tbl, schema, batch, state, report)
+                self._apply_batch(tbl, schema, batch)
                 batch, n_chunks = [], 0
         if batch:
-            self._apply_batch(tbl, schema, batch, state, report)
-        if vanished:
-            self._delete_sources(tbl, vanished, state, report)
+            self._apply_batch(tbl, schema, batch)
+        if plan.vanished:
+            self._delete_sources(tbl, plan.vanished)
 
         self._maintain(tbl)
         state.dirty = False
@@ -327,24 +507,19 @@ class _Builder:
         state.versions_mtime_ns = versions_mtime_ns(self.paths, self.name)
         report.rows = state.rows
         report.duration_s = time.perf_counter() - t0
-        state.last_build = self._last_build(report)
-        self._save(state)
+        state.last_build = self._last_build()
+        self._save()
         return report
 
-    def _reconcile(self, tbl: Table, current: dict[str, Source], scan: SourceScan) -> set[str]:
-        """Sources in the table that vanished; duplicate ids are deleted (re-added later)."""
+    def _reconcile(self, tbl: Table) -> set[str]:
+        """Delete rows whose id is repeated (re-added by this run) and return the sources of
+        every row, so the plan can delete those the scan no longer has."""
         from indexer import tables as tb
 
         rows = tb.read_rows(tbl, None, ["id", "source"]).to_pydict()
-        seen: set[str] = set()
-        dups: set[str] = set()
-        for i in rows["id"]:
-            if i in seen:
-                dups.add(i)
-            seen.add(i)
-        for part in _batched(sorted(dups)):
+        for part in _batched(sorted(duplicate_ids(rows["id"]))):
             tbl.delete(tb.sql_in("id", list(part)))
-        return {s for s in set(rows["source"]) if s not in current and scan.owns(s)}
+        return set(rows["source"])
 
     def _existing(self, tbl: Table, keys: list[str]) -> dict[str, dict[str, Any]]:
         from indexer import tables as tb
@@ -357,7 +532,7 @@ class _Builder:
                 out[r["id"]] = r
         return out
 
-    def _vectors_from_table(self, tbl: Table, hashes: set[str], report: BuildReport) -> None:
+    def _vectors_from_table(self, tbl: Table, hashes: set[str]) -> None:
         import numpy as np
 
         from indexer import tables as tb
@@ -374,79 +549,45 @@ class _Builder:
             for h, v in zip(t.column("content_hash").to_pylist(), vecs, strict=True):
                 if h not in self.vec_memo:
                     self.vec_memo[h] = v
-                    report.reused_vectors += 1
+                    self.report.reused_vectors += 1
 
-    def _apply_batch(self, tbl: Table, schema: Any, batch: list[tuple[Source, list[Chunk]]],
-                     state: ckpt.TableState, report: BuildReport) -> None:
+    def _apply_batch(self, tbl: Table, schema: Any,
+                     batch: list[tuple[Source, list[Chunk]]]) -> None:
+        """Plan one batch against its rows, then commit it: vectors, one merge_insert, the
+        stale ids deleted, and only then its sources' signatures into the checkpoint."""
         import numpy as np
 
         from indexer import tables as tb
 
-        keys = [src.key for src, _ in batch]
-        existing = self._existing(tbl, keys)
-        write: list[Chunk] = []
-        stale: list[str] = []
-        need_text: dict[str, str] = {}
-        batch_ids: set[str] = set()
-        had_rows = {row["source"] for row in existing.values()}
-        for src, chunks in batch:
-            known = src.key in state.sources or src.key in had_rows
-            change = SourceChange(key=src.key, status="changed" if known else "added")
-            new_ids = set()
-            for c in chunks:
-                if c.chunk_id in batch_ids:
-                    raise IndexerError(f"chunk id {c.chunk_id!r} produced by two sources "
-                                       f"of table {self.name}")
-                batch_ids.add(c.chunk_id)
-                new_ids.add(c.chunk_id)
-                old = existing.get(c.chunk_id)
-                if old is not None and old["content_hash"] == c.content_hash:
-                    if old["meta_hash"] == c.metadata_hash and old["source"] == c.source:
-                        continue
-                    change.metadata_only += 1
-                    report.metadata_updated += 1
-                elif old is not None:
-                    change.changed.append(chunk_label(c))
-                    need_text.setdefault(c.content_hash, c.text)
-                else:
-                    change.added.append(chunk_label(c))
-                    need_text.setdefault(c.content_hash, c.text)
-                write.append(c)
-            for rid, row in existing.items():
-                if row["source"] == src.key and rid not in new_ids:
-                    stale.append(rid)
-                    change.removed.append(_label_from_json(row.get("metadata"), rid))
-            if change.added or change.changed or change.removed or change.metadata_only \
-                    or change.status == "added":
-                report.changes.append(change)
-                if change.status == "added":
-                    report.sources_added += 1
-                else:
-                    report.sources_changed += 1
-        stale = [s for s in stale if s not in batch_ids]
-        # Vectors: this run's memo, then rows already in the table with the same content
-        # hash (any source), and only then the model.
-        all_hashes = {c.content_hash for c in write}
-        self._vectors_from_table(tbl, all_hashes, report)
-        self._embed_missing({h: t for h, t in need_text.items() if h not in self.vec_memo},
-                            report)
-        if write:
-            vectors = np.stack([self.vec_memo[c.content_hash] for c in write])
-            rows = tb.rows_table(self.spec, schema, write, vectors)
+        report = self.report
+        existing = self._existing(tbl, [src.key for src, _ in batch])
+        plan = plan_batch(self.name, batch, existing, self.state.sources)
+        report.metadata_updated += plan.metadata_only
+        for change in plan.changes:
+            report.changes.append(change)
+            if change.status == "added":
+                report.sources_added += 1
+            else:
+                report.sources_changed += 1
+        self._vectors_from_table(tbl, {c.content_hash for c in plan.write})
+        self._embed_missing({h: t for h, t in plan.new_texts.items() if h not in self.vec_memo})
+        if plan.write:
+            vectors = np.stack([self.vec_memo[c.content_hash] for c in plan.write])
+            rows = tb.rows_table(self.spec, schema, plan.write, vectors)
             (tbl.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
              .execute(rows))
-            report.chunks_written += len(write)
-        for part in _batched(stale):
+            report.chunks_written += len(plan.write)
+        for part in _batched(plan.stale):
             tbl.delete(tb.sql_in("id", list(part)))
-        report.rows_deleted += len(stale)
+        report.rows_deleted += len(plan.stale)
         for src, _ in batch:
-            state.sources[src.key] = src.signature
-        self._save(state)
+            self.state.sources[src.key] = src.signature
+        self._save()
 
-    def _delete_sources(self, tbl: Table, keys: list[str], state: ckpt.TableState,
-                        report: BuildReport) -> None:
+    def _delete_sources(self, tbl: Table, keys: list[str]) -> None:
         from indexer import tables as tb
 
+        report = self.report
         for part in _batched(keys):
             where = tb.sql_in("source", list(part))
             rows = tb.read_rows(tbl, where, ["id", "source", "metadata"]).to_pylist()
@@ -460,8 +601,8 @@ class _Builder:
                 report.changes.append(SourceChange(key=key, status="removed",
                                                    removed=by_source.get(key, [])))
                 report.sources_removed += 1
-                state.sources.pop(key, None)
-            self._save(state)
+                self.state.sources.pop(key, None)
+            self._save()
 
     def _maintain(self, tbl: Table) -> None:
         from indexer import tables as tb
@@ -472,53 +613,35 @@ class _Builder:
         if (frag.get("num_small_fragments") or 0) > 32:
             tbl.optimize(cleanup_older_than=tb.KEEP_OLD_VERSIONS)
 
-    def _last_build(self, report: BuildReport) -> dict[str, Any]:
-        return {
-            "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "mode": report.mode,
-            "duration_s": round(report.duration_s, 3),
-            "embedded": report.embedded,
-            "reused_vectors": report.reused_vectors,
-            "metadata_updated": report.metadata_updated,
-            "rows_deleted": report.rows_deleted,
-            "sources_added": report.sources_added,
-            "sources_changed": report.sources_changed,
-            "sources_removed": report.sources_removed,
-            "repaired": report.repaired,
-            "scope": report.scope,
-        }
-
     # ------------------------------------------------------------------ full
 
     def full(self) -> BuildReport:
+        """Chunk and embed every source, then replace the table in one commit: until then
+        the old rows and their checkpoint stay valid; `dirty` makes a crash in between end
+        in a reconcile, never in a mixed table."""
         import numpy as np
 
         from indexer import tables as tb
 
         t0 = time.perf_counter()
-        cp, state, scan, current, report, new_digests = self._prepare("full")
-        fp = report.fingerprint
-        # Until the overwrite commits, the old rows and their checkpoint stay valid; dirty
-        # makes a crash in between end in a reconcile, never in a mixed table.
-        state.dirty = True
-        self._save(state, new_digests)
+        report, fp = self.report, self.report.fingerprint
+        sources = sources_by_key(self.name, self.scan)
+        report.sources = len(sources)
+        self.state.dirty = True
+        self._save(self.new_digests)
         chunks: list[Chunk] = []
         ids: set[str] = set()
         signatures: dict[str, str] = {}
-        for key, src in current.items():
-            got = self._chunks_of(src, report)
+        for key, src in sources.items():
+            got = self._chunks_of(src)
             if got is None:
                 continue
-            for c in got:
-                if c.chunk_id in ids:
-                    raise IndexerError(f"chunk id {c.chunk_id!r} produced by two sources "
-                                       f"of table {self.name}")
-                ids.add(c.chunk_id)
+            _claim_ids(self.name, got, ids)
             chunks.extend(got)
             signatures[key] = src.signature
             report.changes.append(SourceChange(key=key, status="added",
                                                added=[chunk_label(c) for c in got]))
-        self._embed_missing({c.content_hash: c.text for c in chunks}, report)
+        self._embed_missing({c.content_hash: c.text for c in chunks})
         schema = tb.arrow_schema(self.spec, self.embedder.dim, fp)
         vectors = (np.stack([self.vec_memo[c.content_hash] for c in chunks]) if chunks
                    else np.zeros((0, self.embedder.dim), dtype=np.float32))
@@ -530,12 +653,12 @@ class _Builder:
         report.sources_added = len(signatures)
         report.rows = tbl.count_rows()
         report.duration_s = time.perf_counter() - t0
-        new_state = ckpt.TableState(
+        self.state = ckpt.TableState(
             fingerprint=fp, sources=signatures, dirty=False, rows=report.rows,
             versions_mtime_ns=versions_mtime_ns(self.paths, self.name),
         )
-        new_state.last_build = self._last_build(report)
-        self._save(new_state)
+        self.state.last_build = self._last_build()
+        self._save()
         return report
 
 
@@ -549,7 +672,7 @@ def build_incremental(settings: Settings, table: str, *, embedder: Embedder | No
     spec = spec or table_spec(table)
     paths = DataPaths(settings.data_dir)
     with build_lock(paths, spec.name):
-        return _Builder(settings, spec, embedder, progress).incremental()
+        return _Builder(settings, spec, embedder, progress, "incremental").incremental()
 
 
 def build_full(settings: Settings, table: str, *, embedder: Embedder | None = None,
@@ -558,7 +681,7 @@ def build_full(settings: Settings, table: str, *, embedder: Embedder | None = No
     spec = spec or table_spec(table)
     paths = DataPaths(settings.data_dir)
     with build_lock(paths, spec.name):
-        return _Builder(settings, spec, embedder, progress).full()
+        return _Builder(settings, spec, embedder, progress, "full").full()
 
 
 def build(settings: Settings, tables: Sequence[str] | None = None, *, full: bool = False,

@@ -21,6 +21,7 @@ from typing import Any
 
 from indexer.errors import CheckpointVersionError
 from store.locks import fsync_dir
+from store.paths import TABLE_NAMES
 
 CHECKPOINT_VERSION = 1
 
@@ -78,7 +79,7 @@ def _parse(path: Path, raw: bytes) -> Checkpoint:
         # Atomic replaces make this unlikely; if it happens anyway (disk trouble, hand edits),
         # start from nothing but mark every table dirty so the next build reconciles rows.
         cp = Checkpoint(warnings=[f"{path.name} was unreadable; tables will be reconciled"])
-        for name in ("events", "code_context", "debug_notes"):
+        for name in TABLE_NAMES:
             cp.table(name).dirty = True
         return cp
     version = obj.get("format_version")

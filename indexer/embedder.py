@@ -174,8 +174,8 @@ class SentenceTransformerEmbedder:
                 try:
                     from transformers.utils import logging as hf_logging
 
-                    hf_logging.disable_progress_bar()
-                    hf_logging.set_verbosity_error()
+                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
                 except Exception:  # noqa: BLE001 - only cosmetics
                     pass
                 try:
@@ -233,7 +233,8 @@ class SentenceTransformerEmbedder:
                                    show_progress_bar=False)
             finally:
                 torch.set_num_threads(threads)
-        return np.asarray(vec, dtype=np.float32)[0]
+        first: np.ndarray = np.asarray(vec, dtype=np.float32)[0]
+        return first
 
     def _fast_query(self, model: Any) -> Any:
         """A direct tokenizer -> BERT -> mean pool -> normalize path for one query.
@@ -484,7 +485,8 @@ class HashingEmbedder:
         return np.asarray([self._vector(t) for t in texts], dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        first: np.ndarray = self.embed([text])[0]
+        return first
 
 
 # --------------------------------------------------------------------------- resolution

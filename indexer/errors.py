@@ -57,3 +57,7 @@ class ProviderMissingError(IndexerError):
 
 class EvalFileError(IndexerError):
     """A question file cannot be read or a line is not a valid question."""
+
+
+class ContextFileExistsError(IndexerError):
+    """`replayer context init` would overwrite an existing CONTEXT.md (only --force does)."""

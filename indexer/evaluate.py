@@ -217,7 +217,3 @@ def format_report(rep: EvalReport, questions: Sequence[Question] | None = None,
     lines.append(f"({rep.questions} questions in {rep.seconds:.1f} s)")
     return "\n".join(lines)
 
-
-def report_json(rep: EvalReport) -> dict[str, Any]:
-    return rep.to_dict()
-

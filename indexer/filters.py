@@ -75,7 +75,7 @@ def _lit(value: Any) -> str:
         value = str(value)
     if isinstance(value, int | float):
         return repr(value)
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _like_prefix(value: str) -> str:

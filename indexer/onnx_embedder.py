@@ -20,7 +20,6 @@ and refused if it drifts. Nothing here imports torch.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from indexer.errors import EmbedderUnavailableError
+from store.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -157,7 +157,8 @@ class OnnxEmbedder:
         import numpy as np
 
         ids = np.asarray([self._tok.encode(text).ids], dtype=np.int64)
-        return self._run(self._query, ids, np.ones_like(ids))[0]
+        out: np.ndarray = self._run(self._query, ids, np.ones_like(ids))[0]
+        return out
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), dim) float32 rows of unit length; batches sorted by token length."""
@@ -219,10 +220,7 @@ class OnnxEmbedder:
             )
         self.manifest["verified_onnxruntime"] = [*verified, self.runtime_version]
         try:  # remember it; a read-only data root just checks again next time
-            path = self.directory / "manifest.json"
-            tmp = path.with_name(f".manifest.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.manifest))
-            os.replace(tmp, path)
+            write_text_atomic(self.directory / "manifest.json", json.dumps(self.manifest))
         except OSError:
             pass
         return cos

@@ -88,7 +88,7 @@ def _graph_module(torch: Any, model_dir: Path) -> Any:
     bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True,
                                      attn_implementation="eager").eval()
 
-    class MeanPooledBert(torch.nn.Module):  # type: ignore[misc, name-defined]
+    class MeanPooledBert(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.bert = bert

@@ -2,8 +2,9 @@
 
 A table's sources come from a provider function `scan_sources(settings) -> SourceScan` found in
 a module by name, imported only when a build or stats needs it. The `events` provider lives in
-`indexer.events_source` (issue "Event knowledge"); adding or replacing a provider never
-touches the build: `register_table()` swaps a spec (tests use it for fake sources).
+`indexer.events_source` (issue "Event knowledge"); replacing a provider never touches the
+build: `with_provider()` makes a spec with another one, which the build takes as `spec=`
+(tests use it for in-memory sources).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Literal
 from chunkers.chunk import EVENTS_CHUNKER_VERSION, MARKDOWN_CHUNKER_VERSION, NOTES_CHUNKER_VERSION
 from indexer.errors import IndexerError, ProviderMissingError, UnknownTableError
 from indexer.source import SourceScan
+from store.paths import TABLE_NAMES
 from store.settings import Settings
 
 ColumnKind = Literal["str", "list"]
@@ -109,9 +111,6 @@ _TABLES: dict[str, TableSpec] = {
     ),
 }
 
-TABLE_NAMES: tuple[str, ...] = ("events", "code_context", "debug_notes")
-
-
 def table_spec(name: str) -> TableSpec:
     try:
         return _TABLES[name]
@@ -119,13 +118,6 @@ def table_spec(name: str) -> TableSpec:
         raise UnknownTableError(
             f"unknown table {name!r}; tables are: {', '.join(TABLE_NAMES)}"
         ) from None
-
-
-def register_table(spec: TableSpec) -> TableSpec:
-    """Install (or replace) a table spec; returns the previous one so tests can restore it."""
-    previous = _TABLES.get(spec.name)
-    _TABLES[spec.name] = spec
-    return previous or spec
 
 
 def with_provider(name: str, provider: str | Provider, chunker_version: str | None = None

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from indexer.embedder import Embedder, make_embedder
 from indexer.errors import InvalidQueryError, TableNotBuiltError
 from indexer.filters import Filter, applicable, as_filters, to_sql
-from indexer.registry import TABLE_NAMES, TableSpec, table_spec
+from indexer.registry import TableSpec, table_spec
 from store.errors import HINT_FULL_BUILD
-from store.paths import DataPaths
+from store.paths import SEARCH_DEFAULT_TABLES, TABLE_NAMES, DataPaths
 from store.settings import Settings
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class SearchResult:
 
 
 def _rows(t: Any) -> list[dict[str, Any]]:
-    return t.to_pylist() if t is not None else []  # type: ignore[no-any-return]
+    return t.to_pylist() if t is not None else []
 
 
 def _metadata(raw: str | None) -> dict[str, Any]:
@@ -248,7 +248,7 @@ class Searcher:
         elif tables:
             names = list(tables)
         else:
-            names = [n for n in TABLE_NAMES if n != "debug_notes" or include_notes]
+            names = [n for n in TABLE_NAMES if n in SEARCH_DEFAULT_TABLES or include_notes]
         specs = [table_spec(n) for n in names]
         single = len(specs) == 1
         if single:

@@ -10,8 +10,8 @@ from indexer import checkpoint as ckpt
 from indexer.build import table_fingerprint
 from indexer.embedder import Embedder, make_embedder
 from indexer.errors import IndexerError
-from indexer.registry import TABLE_NAMES, table_spec
-from store.paths import DataPaths
+from indexer.registry import table_spec
+from store.paths import TABLE_NAMES, DataPaths
 from store.settings import Settings
 
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from lancedb.table import Table
 
 FINGERPRINT_KEY = b"rugs.fingerprint"
-BASE_COLUMNS = ("id", "text", "vector", "content_hash", "meta_hash", "source", "metadata")
 # Cheap columns read by the build to diff a source (never the vectors unless needed).
 DIFF_COLUMNS = ["id", "content_hash", "meta_hash", "source"]
 # Fold new rows into the full-text index once this many are not indexed yet; until then

@@ -25,6 +25,10 @@ class SearchWorkerError(ServerError):
     hint = "Retry the search once; if it fails again, call index_status."
 
 
+class ClaudeConfigError(ServerError):
+    """A Claude Code file `replayer claude init` must merge into is unreadable or malformed."""
+
+
 class ToolCallError(ServerError, ToolError):
     """A tool call failed in a way the model can fix; the message says how.
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_server.errors import tool_errors
 from mcp_server.models import IndexStatus, NoteAdded, SyncResult, TableStatus, respond
+from store.paths import TableName
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from mcp_server.state import ServerState
 
 Table = Annotated[
-    Literal["events", "code_context", "debug_notes"],
+    TableName,
     Field(description="events (protocol knowledge from the store), code_context "
           "(CONTEXT.md files) or debug_notes"),
 ]

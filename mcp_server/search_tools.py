@@ -9,6 +9,7 @@ from pydantic import Field
 
 from mcp_server.errors import tool_errors
 from mcp_server.models import SearchHit, SearchResponse, respond
+from store.paths import SEARCH_DEFAULT_TABLES, TABLE_NAMES
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -104,7 +105,7 @@ def run_search(
     if table is not None:
         tables = [table]
     else:
-        tables = ["events", "code_context"] + (["debug_notes"] if include_notes else [])
+        tables = [n for n in TABLE_NAMES if n in SEARCH_DEFAULT_TABLES or include_notes]
     hits = [_hit(r, detail) for r in results]
     notes = []
     if not hits:

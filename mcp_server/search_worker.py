@@ -205,8 +205,8 @@ WARM_QUERY = "warm up the search path"
 def _warm(searcher: Any) -> str | None:
     """Load the query model and, meanwhile, search each built table once (opens it, loads
     its vector snapshot and BM25 index); what failed, or None."""
-    from indexer.registry import TABLE_NAMES
     from store.errors import RugsError
+    from store.paths import TABLE_NAMES
 
     errors: list[str] = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 
 import click
@@ -10,18 +11,22 @@ import click
 from replayer.app import cli
 from store.errors import RugsError, explain
 
+__all__ = ["cli", "main"]
+
 # Top-level command -> the modules that attach to it. Importing only these keeps
 # `replayer serve` from loading pyarrow and friends before the MCP handshake.
 _MODULES: dict[str, tuple[str, ...]] = {
     "data": ("replayer.data_cmds", "replayer.query_cmds", "replayer.catalog_cmds"),
-    "schema": ("replayer.data_cmds", "replayer.eval_cmds"),
+    "schema": ("replayer.schema_cmds",),
     "ingest": ("replayer.ingest_cmds",),
     "legacy": ("replayer.ingest_cmds",),
     "index": ("replayer.index_cmds",),
-    "notes": ("replayer.index_cmds",),
+    "notes": ("replayer.notes_cmds",),
     "serve": ("replayer.serve_cmds",),
     "eval": ("replayer.eval_cmds",),
     "quickstart": ("replayer.quickstart_cmds",),
+    "claude": ("replayer.claude_cmds",),
+    "context": ("replayer.context_cmds",),
 }
 
 
@@ -43,7 +48,34 @@ class _LazyGroup(click.Group):
 cli.__class__ = _LazyGroup
 
 
+def _is_hook_call(argv: list[str]) -> bool:
+    return "--hook" in argv and "contexts" in argv and "index" in argv
+
+
+def _hook_fail_open() -> None:
+    """The SessionStart hook never blocks a session: even a failure before the command runs
+    (a bad RUGS_* value, an unknown option) is a warning on stderr, stale-index JSON, exit 0."""
+    try:
+        cli.main(standalone_mode=False)
+        return
+    except SystemExit as exc:
+        if not exc.code:
+            return
+        msg = f"exit status {exc.code}"
+    except click.exceptions.ClickException as exc:
+        msg = exc.format_message()
+    except Exception as exc:  # noqa: BLE001 - fail-open is the contract of a hook
+        msg = f"{type(exc).__name__}: {exc}"
+    print(f"warning: SessionStart hook failed ({msg})", file=sys.stderr)
+    text = f"CONTEXT.md index not updated ({msg}); search results may be stale."
+    print(json.dumps({"hookSpecificOutput": {"hookEventName": "SessionStart",
+                                             "additionalContext": text}}))
+
+
 def main() -> None:
+    if _is_hook_call(sys.argv[1:]):
+        _hook_fail_open()
+        return
     try:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:

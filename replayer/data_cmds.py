@@ -1,4 +1,4 @@
-"""`replayer data …` and `replayer schema …`: status, compaction, retention, export, schema."""
+"""`replayer data status|compact|prune|export`: inspect and maintain the Parquet store."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import click
 
 from replayer.app import cli, emit_json, pass_settings
 from store.compaction import compact
-from store.migrate import migrate, plan
 from store.paths import DOC_TYPES, DataPaths
 from store.retention import export_jsonl, prune
-from store.schema import SCHEMA_VERSION, SCHEMAS, check_version, on_disk_version
+from store.schema import check_version
 from store.settings import Settings
 from store.status import store_status
 
@@ -132,56 +131,3 @@ def export_cmd(settings: Settings, fmt: str, output: Path | None, doc_type: tupl
         return
     for t, f in st.files.items():
         click.echo(f"{st.rows[t]:>10} {t:<14} -> {f}")
-
-
-@cli.group()
-def schema() -> None:
-    """Show, verify and migrate the on-disk schema."""
-
-
-@schema.command("show")
-@click.option("--json", "as_json", is_flag=True)
-@click.argument("doc_type", required=False, type=click.Choice(DOC_TYPES))
-@pass_settings
-def schema_show(settings: Settings, as_json: bool, doc_type: str | None) -> None:
-    """The Arrow schema of each doc type and the schema versions.
-
-    Example: replayer schema show game_tick
-    """
-    paths = DataPaths(settings.data_dir)
-    types = [doc_type] if doc_type else list(DOC_TYPES)
-    doc_types = {
-        t: [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in SCHEMAS[t]]
-        for t in types
-    }
-    out = {
-        "schema_version": SCHEMA_VERSION,
-        "on_disk_version": on_disk_version(paths),
-        "doc_types": doc_types,
-    }
-    if as_json:
-        emit_json(out)
-        return
-    click.echo(f"schema version {SCHEMA_VERSION} (on disk: {out['on_disk_version']})")
-    for t, cols in doc_types.items():
-        click.echo(f"\n{t}")
-        for c in cols:
-            null = "" if c["nullable"] else " not null"
-            click.echo(f"  {c['name']:<18} {c['type']}{null}")
-
-
-@schema.command("migrate")
-@click.option("--dry-run", is_flag=True, help="Only say what would run.")
-@pass_settings
-def schema_migrate(settings: Settings, dry_run: bool) -> None:
-    """Bring the data root to this code's schema version; refuses a newer one.
-
-    Example: replayer schema migrate --dry-run
-    """
-    paths = DataPaths(settings.data_dir)
-    if dry_run:
-        steps = plan(paths)
-        click.echo("nothing to do" if not steps else f"would run steps from {steps}")
-        return
-    done = migrate(paths)
-    click.echo("\n".join(done) if done else f"schema is current (version {SCHEMA_VERSION})")

@@ -1,5 +1,4 @@
-"""`replayer eval QUESTIONS.jsonl` and `replayer schema verify EVENT`: retrieval quality and
-per-event validation status."""
+"""`replayer eval QUESTIONS.jsonl`: retrieval quality (hit@1, hit@5, MRR) on a question file."""
 
 from __future__ import annotations
 
@@ -7,11 +6,8 @@ from pathlib import Path
 
 import click
 
-from replayer.app import cli, emit_json, pass_settings, warn
-from replayer.data_cmds import schema
-from store.paths import DataPaths
+from replayer.app import cli, emit_json, pass_settings
 from store.settings import Settings
-from store.validation import STATUSES
 
 
 @cli.command("eval")
@@ -43,40 +39,3 @@ def eval_cmd(settings: Settings, questions: Path, mode: str, as_json: bool,
         emit_json(rep.to_dict())
     else:
         click.echo(format_report(rep, qs, show_misses=show_misses))
-
-
-@schema.command("verify")
-@click.argument("event")
-@click.option("--status", type=click.Choice(STATUSES), required=True,
-              help="verified, unverified or needs-correction.")
-@click.option("--note", default="", help="What was checked, or what is wrong.")
-@click.option("--by", default=None, help="Who verified (default: $RUGS_USER or the login).")
-@click.option("--force", is_flag=True, help="Accept an event name the store has not seen.")
-@click.option("--json", "as_json", is_flag=True, help="Print the stored record as JSON.")
-@pass_settings
-def schema_verify(settings: Settings, event: str, status: str, note: str, by: str | None,
-                  force: bool, as_json: bool) -> None:
-    """Record the validation status of one event type (shown in the catalog and search).
-
-    \b
-    Examples:
-      replayer schema verify playerUpdate --status verified --note "fields checked vs capture"
-      replayer schema verify usernameStatus --status needs-correction \\
-          --note "payload never captured: only the trace argument"
-    """
-    from store.catalog import catalog_from_store, describe_event
-    from store.validation import set_validation
-
-    paths = DataPaths(settings.data_dir)
-    name = event
-    if not force:
-        # Typos would create statuses for events that do not exist: resolve against the
-        # catalog (exact, else case-insensitive), with close names in the error.
-        name = describe_event(catalog_from_store(paths, with_validation=False), event).event_name
-    rec = set_validation(paths, name, status, note, by=by)
-    if as_json:
-        emit_json(rec.to_dict())
-    else:
-        click.echo(f"{rec.event_name}: {rec.status} by {rec.by} at {rec.at}"
-                   + (f" ({rec.note})" if rec.note else ""))
-        warn("run `replayer index build` to show the new status in search results")

@@ -81,7 +81,8 @@ def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def _records(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()
+    records: list[dict[str, Any]] = table.to_pylist()
+    return records
 
 
 def _parse_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:

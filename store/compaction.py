@@ -15,6 +15,7 @@ from store.files import JOURNAL_NAME, partition_files, read_journal
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import write_json_atomic
+from store.views import sql_literal
 
 # Rows per compacted file: a past day of ticks (~345k) becomes one file.
 MAX_ROWS_PER_FILE = 1_000_000
@@ -102,7 +103,7 @@ def recover(paths: DataPaths) -> int:
 
 def _sql_list(files: list[Path]) -> str:
     # Our own directory listing, quoted: the only literals that enter this SQL.
-    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    return "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tuple[Any, ...]:
@@ -116,7 +117,7 @@ def _copy_sorted(con: duckdb.DuckDBPyConnection, source: str, where: str,
     qualify = (
         " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts, seq) = 1" if dedup else ""
     )
-    target_sql = "'" + str(target).replace("'", "''") + "'"
+    target_sql = sql_literal(str(target))
     con.execute(
         f"COPY (SELECT * FROM {source}{where}{qualify} ORDER BY ts, seq) TO {target_sql} "
         f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",

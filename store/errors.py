@@ -29,9 +29,11 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   ├── InvalidQueryError           an empty query, an unknown mode, a k out of range
     │   ├── CheckpointVersionError      a checkpoint written by newer code
     │   ├── ProviderMissingError        a table's source provider is not installed
-    │   └── EvalFileError               a question file or line cannot be read
+    │   ├── EvalFileError               a question file or line cannot be read
+    │   └── ContextFileExistsError      `context init` would overwrite a CONTEXT.md
     └── ServerError                     mcp_server/errors.py
         ├── ServerConfigError           the server cannot start as asked
+        ├── ClaudeConfigError           a Claude Code file to merge into is malformed
         ├── SearchWorkerError           the search worker process stopped or hung
         └── ToolCallError               a tool call the model can fix (an MCP ToolError)
 
@@ -54,9 +56,14 @@ class RugsError(Exception):
             self.hint = hint
 
 
+def one_line(exc: BaseException) -> str:
+    """The exception's text on one line (DuckDB and others span several)."""
+    return " ".join(str(exc).split())
+
+
 def explain(exc: BaseException, *, for_agent: bool = False) -> str:
     """One line: the message, and for an agent the hint that names the tool to call."""
-    msg = " ".join(str(exc).split()) or type(exc).__name__
+    msg = one_line(exc) or type(exc).__name__
     hint = getattr(exc, "hint", "") if for_agent else ""
     if not hint:
         return msg

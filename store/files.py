@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from store.paths import DOC_TYPES, DataPaths
 
@@ -11,10 +12,11 @@ PART_GLOB = "part-*.parquet"
 JOURNAL_NAME = "_compaction.json"
 
 
-def read_journal(partition_dir: Path) -> dict | None:
+def read_journal(partition_dir: Path) -> dict[str, Any] | None:
     p = partition_dir / JOURNAL_NAME
     try:
-        return json.loads(p.read_text())
+        journal: dict[str, Any] = json.loads(p.read_text())
+        return journal
     except FileNotFoundError:
         return None
     except json.JSONDecodeError:

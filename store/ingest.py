@@ -97,7 +97,7 @@ def _head_sha(fh: IO[bytes], n: int) -> str:
 def read_checkpoint(path: Path) -> dict[str, Any] | None:
     """A checkpoint's content, None if there is none; refuses a newer version."""
     try:
-        data = json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except ValueError:

@@ -18,12 +18,10 @@ import pyarrow as pa
 from store.errors import IngestError, RecordRejected
 from store.paths import DataPaths
 from store.rejects import RejectsFile
-from store.schema import SCHEMAS
+from store.schema import SCHEMAS, nullable
 
 SOURCE = "legacy"
-EXPORT_VERSION = 1
 TICK = "tick"
-SYSTEM_TYPES = frozenset({"game_start", "game_end", "game_complete"})
 _QUANTUM = Decimal(1).scaleb(-18)
 _CTX = Context(prec=60)
 _MAX_MONEY = Decimal(10) ** 20
@@ -279,7 +277,7 @@ class _Columns:
 
     def table(self) -> pa.Table:
         arrays = [pa.array(self.cols[f.name], type=f.type) for f in self.fields]
-        return pa.Table.from_arrays(arrays, schema=_nullable(self.fields))
+        return pa.Table.from_arrays(arrays, schema=nullable(self.fields))
 
 
 class _Ticks:
@@ -375,11 +373,7 @@ class _Ticks:
                 arrays.append(constant[f.name])
             else:
                 arrays.append(pa.nulls(n, f.type))
-        return pa.Table.from_arrays(arrays, schema=_nullable(self.fields))
-
-
-def _nullable(fields: list[pa.Field]) -> pa.Schema:
-    return pa.schema([f.with_nullable(True) for f in fields])
+        return pa.Table.from_arrays(arrays, schema=nullable(self.fields))
 
 
 def legacy_files(directory: Path) -> list[Path]:

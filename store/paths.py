@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal, get_args
 
 DOC_TYPES: tuple[str, ...] = (
     "ws_event",
@@ -15,6 +16,14 @@ DOC_TYPES: tuple[str, ...] = (
     "system_event",
     "complete_game",
 )
+
+# The three vector tables under `vectors/` (built by `indexer`). Named here, beside the
+# layout of the data root, so that the MCP server's tool signatures can list them without
+# importing the indexer package at startup.
+TableName = Literal["events", "code_context", "debug_notes"]
+TABLE_NAMES: tuple[TableName, ...] = get_args(TableName)
+# What a search without a table covers: debug notes are reasoning, asked for explicitly.
+SEARCH_DEFAULT_TABLES: tuple[TableName, ...] = ("events", "code_context")
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
@@ -75,10 +84,6 @@ class DataPaths:
     @property
     def schema_manifest(self) -> Path:
         return self.manifests / "schema_version.json"
-
-    @property
-    def compaction_journal(self) -> Path:
-        return self.manifests / "compaction_journal.json"
 
     @property
     def vector_checkpoint(self) -> Path:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from store.errors import HINT_LIST_GAMES, QueryError
+from store.errors import HINT_LIST_GAMES, QueryError, one_line
 from store.paths import DOC_TYPES, DataPaths
 from store.sandbox import check_statement
 from store.schema import check_version
@@ -110,15 +110,12 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> p
             return pa.table({})
         return rel.to_arrow_table()
     except duckdb.Error as exc:
-        raise QueryError(_one_line(exc)) from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+        raise QueryError(one_line(exc)) from exc
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def _check_game_id(game_id: object) -> str:
@@ -274,7 +271,7 @@ def iter_episodes(
         try:
             reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         current: str | None = None
         parts: list[pa.Table] = []
         for batch in reader:
@@ -477,6 +474,6 @@ def query_head(
                 if seen > max_rows:
                     break
         except duckdb.Error as exc:
-            raise QueryError(_one_line(exc)) from exc
+            raise QueryError(one_line(exc)) from exc
         table = pa.Table.from_batches(batches, schema=reader.schema)
     return table.slice(0, max_rows), seen > max_rows

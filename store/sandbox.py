@@ -19,11 +19,11 @@ from typing import Any
 
 import duckdb
 
-from store.errors import QueryError, UnsafeQueryError
+from store.errors import QueryError, UnsafeQueryError, one_line
 from store.files import committed_files
 from store.paths import DOC_TYPES, DataPaths
 from store.settings import Settings
-from store.views import create_views
+from store.views import create_views, sql_literal
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -128,10 +128,6 @@ class QueryResult:
 # -- the statement check ------------------------------------------------------------------
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """Refuse anything but one read statement; return its type (SELECT or EXPLAIN).
 
@@ -143,7 +139,7 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(f"SQL does not parse: {_one_line(exc)}") from exc
+        raise QueryError(f"SQL does not parse: {one_line(exc)}") from exc
     if len(statements) != 1:
         kinds = ", ".join(_kind(s) for s in statements) or "none"
         raise UnsafeQueryError(
@@ -204,7 +200,7 @@ def _check_table_functions(con: duckdb.DuckDBPyConnection, select_text: str) -> 
         # fetchall: DuckDB 2.0 refuses new work while a result is partly fetched.
         rows = con.execute("SELECT json_serialize_sql(?)", [select_text]).fetchall()
     except duckdb.Error as exc:
-        raise QueryError(f"SQL does not parse: {_one_line(exc)}") from exc
+        raise QueryError(f"SQL does not parse: {one_line(exc)}") from exc
     tree = json.loads(rows[0][0]) if rows else {"error": True, "error_message": "no parse tree"}
     if tree.get("error"):
         raise UnsafeQueryError(
@@ -244,24 +240,20 @@ def _locked_connection(
         # Literals below come from our own settings, never from the caller's SQL.
         con.execute(f"SET threads={int(limits.threads)}")
         con.execute(f"SET memory_limit='{parse_size(limits.memory_limit)}B'")
-        con.execute(f"SET temp_directory={_quote(tmp)}")
+        con.execute(f"SET temp_directory={sql_literal(tmp)}")
         con.execute(f"SET max_temp_directory_size='{parse_size(limits.max_temp_size)}B'")
         con.execute("SET TimeZone='UTC'")
         con.execute("SET enable_progress_bar=false")
         con.execute("SET autoinstall_known_extensions=false")
         con.execute("SET autoload_known_extensions=false")
         con.execute("SET allow_community_extensions=false")
-        con.execute(f"SET allowed_directories=[{_quote(str(root.root) + '/')}]")
+        con.execute(f"SET allowed_directories=[{sql_literal(str(root.root) + '/')}]")
         con.execute("SET enable_external_access=false")
         con.execute("SET lock_configuration=true")
     except BaseException:
         con.close()
         raise
     return con
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class SandboxSession:
@@ -317,7 +309,7 @@ class SandboxSession:
             if isinstance(exc, duckdb.IOException) and not refresh:
                 raise _VanishedFile() from exc
             raise QueryError(
-                f"cannot open the store at {self.root.root}: {_one_line(exc)}"
+                f"cannot open the store at {self.root.root}: {one_line(exc)}"
             ) from exc
         kind = check_statement(con, sql)
         timer = threading.Timer(limits.timeout_s, con.interrupt)
@@ -409,7 +401,7 @@ def _bounded(rel: duckdb.DuckDBPyRelation, limits: SandboxLimits) -> duckdb.Duck
 
 
 def _translate(exc: duckdb.Error, limits: SandboxLimits, paths: DataPaths) -> QueryError:
-    msg = _one_line(exc)
+    msg = one_line(exc)
     if isinstance(exc, duckdb.InterruptException):
         return QueryError(
             f"the query ran longer than {limits.timeout_s:g} s and was stopped: filter on "

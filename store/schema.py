@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +92,11 @@ MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def schema_for(doc_type: str) -> pa.Schema:
-    try:
-        return SCHEMAS[doc_type]
-    except KeyError:
-        raise KeyError(
-            f"unknown doc type {doc_type!r}; expected one of {', '.join(DOC_TYPES)}"
-        ) from None
+def nullable(fields: Iterable[pa.Field]) -> pa.Schema:
+    """The same columns, every one nullable: for tables assembled column by column whose
+    missing required values are found (and their rows refused) only afterwards, so the
+    table's schema never claims what its data breaks."""
+    return pa.schema([f.with_nullable(True) for f in fields])
 
 
 def manifest_dict() -> dict[str, Any]:
@@ -114,7 +113,8 @@ def read_manifest(paths: DataPaths) -> dict[str, Any] | None:
     p = paths.schema_manifest
     if not p.exists():
         return None
-    return json.loads(p.read_text())
+    manifest: dict[str, Any] = json.loads(p.read_text())
+    return manifest
 
 
 def on_disk_version(paths: DataPaths) -> int | None:

@@ -31,8 +31,9 @@ def _duck_type(arrow_type: str) -> str:
     }[arrow_type]
 
 
-def _quote(path: str) -> str:
-    return "'" + path.replace("'", "''") + "'"
+def sql_literal(text: str) -> str:
+    """A SQL string literal of code-owned text (file paths, directories): never user input."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def view_sql(paths: DataPaths, doc_type: str) -> str:
@@ -44,7 +45,7 @@ def view_sql(paths: DataPaths, doc_type: str) -> str:
     files = committed_files(paths, doc_type)
     if not files:
         return _empty_select(doc_type)
-    listing = ", ".join(_quote(str(f)) for f in files)
+    listing = ", ".join(sql_literal(str(f)) for f in files)
     return f"SELECT * FROM read_parquet([{listing}], union_by_name=false, hive_partitioning=false)"
 
 

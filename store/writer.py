@@ -21,7 +21,15 @@ from store.event import event_id_for, normalize, to_money
 from store.files import committed_files
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
-from store.schema import DIRECTIONS, MONEY, SCHEMA_VERSION, SCHEMAS, SOURCES, ensure_manifest
+from store.schema import (
+    DIRECTIONS,
+    MONEY,
+    SCHEMA_VERSION,
+    SCHEMAS,
+    SOURCES,
+    ensure_manifest,
+    nullable,
+)
 from store.settings import Settings
 
 _US_PER_DAY = 86_400_000_000
@@ -242,7 +250,7 @@ class EventWriter:
             else:
                 col = pa.nulls(n, f.type)
             cols.append(col)
-        t = pa.Table.from_arrays(cols, schema=_nullable(schema))
+        t = pa.Table.from_arrays(cols, schema=nullable(schema))
         bad = pa.array([False] * n)
         reasons: dict[str, pa.Array] = {}
         for f in schema:
@@ -463,7 +471,3 @@ class EventWriter:
 
 class _CastError(Exception):
     """A column of a write_arrow table has a value that does not fit its schema type."""
-
-
-def _nullable(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([f.with_nullable(True) for f in schema])

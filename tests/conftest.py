@@ -35,7 +35,7 @@ def real_embedder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
 
 def link_model_export(embedder: Any, data_dir: Path) -> Path:
     """Hard-link the embedder's ONNX export into another data root; the new directory."""
-    src = embedder.export_path()
+    src: Path = embedder.export_path()
     dst = data_dir / src.relative_to(embedder.paths.root)
     dst.mkdir(parents=True, exist_ok=True)
     for f in src.iterdir():

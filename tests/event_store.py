@@ -1,15 +1,36 @@
-"""Test helper: a data root filled from capture files and legacy recordings by the real ingest."""
+"""Test helpers shared across test packages: one event mapping (`make_event`), and a data root
+filled from capture files and legacy recordings by the real ingest (`fill_store`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from store.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "events"
 CAPTURES = (FIXTURES / "raw_excerpt.jsonl", FIXTURES / "cdp_excerpt.jsonl")
 LEGACY = FIXTURES / "legacy"
+
+
+def make_event(i: int = 0, **over: Any) -> dict[str, Any]:
+    """One game_tick event mapping as the writer takes it: the i-th tick, fields overridable."""
+    ev: dict[str, Any] = {
+        "doc_type": "game_tick",
+        "event_name": "gameStateUpdate",
+        "ts": f"2025-12-14T20:17:{i % 60:02d}.{i:06d}",
+        "source": "public_ws",
+        "direction": "received",
+        "session_id": "test-session",
+        "seq": i,
+        "raw_json": f'{{"tickCount": {i}, "price": 1.061531247396796}}',
+        "tick": i,
+        "price": 1.061531247396796,
+        "game_id": "20251215-3c3ebc6051054e71",
+    }
+    ev.update(over)
+    return ev
 
 
 def fill_store(data_dir: Path, captures: Iterable[Path] = CAPTURES,

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,11 @@ from .conftest import MemorySources
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _rows(settings: Settings, table: str) -> list[dict]:  # type: ignore[type-arg]
+def _rows(settings: Settings, table: str) -> list[dict[str, Any]]:
     tbl = connect(DataPaths(settings.data_dir)).open_table(table)
-    return read_rows(tbl, None, ["id", "source", "content_hash", "metadata"]).to_pylist()
+    rows: list[dict[str, Any]] = read_rows(
+        tbl, None, ["id", "source", "content_hash", "metadata"]).to_pylist()
+    return rows
 
 
 def test_first_build_embeds_every_section_once_and_skips_hidden_dirs(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from indexer.errors import EvalFileError
 from indexer.evaluate import (
-    EvalFileError,
     Question,
     answers,
     evaluate,

@@ -8,7 +8,8 @@ from indexer.build import build_incremental
 from indexer.embedder import HashingEmbedder
 from indexer.notes import add_note
 from indexer.search import Searcher
-from store.notes import InvalidNoteError, iter_notes
+from store.errors import InvalidNoteError
+from store.notes import iter_notes
 from store.paths import DataPaths
 from store.settings import Settings
 

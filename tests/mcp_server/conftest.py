@@ -108,3 +108,12 @@ async def stdio_client(root: McpRoot, *args: str, **env: str) -> AsyncIterator[A
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """The server's tools as `replayer claude init` reads them (`claude_files.ToolInfo`)."""
+    from mcp_server.claude_files import server_tools
+    from store.settings import Settings
+
+    return server_tools(Settings(data_dir=tmp_path_factory.mktemp("tool-list")))

@@ -222,7 +222,7 @@ async def test_cli_serve_speaks_stdio_and_sees_rows_a_running_writer_flushes(
 ) -> None:
     from store.settings import Settings
     from store.writer import EventWriter
-    from tests.store.conftest import make_event
+    from tests.event_store import make_event
 
     root = McpRoot(data=tmp_path / "live", contexts=mcp_root.contexts)
     settings = Settings.load(data_dir=root.data)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from store.settings import Settings
 from store.writer import EventWriter
-from tests.store.conftest import make_event
+from tests.event_store import make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from store.paths import DataPaths
 from store.settings import Settings
 from store.views import connect
 from store.writer import EventWriter
-from tests.store.conftest import make_event
+from tests.event_store import make_event
 
 
 def _small_files(tmp_path: Path, n_batches: int = 8) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -129,14 +130,20 @@ def test_bad_lines_are_refused_with_the_reason() -> None:
 
 def test_mapped_rows_are_valid_writer_events() -> None:
     now = datetime.now(UTC)
+    valid: Counter[str] = Counter()
+    unreadable = 0
     for path in legacy_files(FIX):
         for n, raw in enumerate(path.read_text().splitlines(), 1):
             try:
                 mapped = map_legacy_record(json.loads(raw), raw, session_id=path.stem, seq=n)
             except (ValueError, RecordRejected):
+                unreadable += 1
                 continue
             for r in mapped:
-                normalize(r, ingested_at=now, max_payload_bytes=10**6)
+                valid[normalize(r, ingested_at=now, max_payload_bytes=10**6)["doc_type"]] += 1
+    # every line of the fixtures but the four bad ones (see the import test) maps to rows
+    assert unreadable == 4
+    assert valid == {"game_tick": 6, "system_event": 8, "complete_game": 2}
 
 
 # -- import ---------------------------------------------------------------------------------

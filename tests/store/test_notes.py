@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.errors import SchemaVersionError
+from store.errors import InvalidNoteError, SchemaVersionError
 from store.notes import (
-    InvalidNoteError,
     append_note,
     iter_notes,
     make_note,

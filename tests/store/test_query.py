@@ -86,7 +86,8 @@ def write(root: Path, events: Iterable[Mapping[str, Any]]) -> DataPaths:
     return DataPaths(root)
 
 
-def game(game_id: str, prices: list[str], start: float = 0.0, seq0: int = 0) -> list[dict]:
+def game(game_id: str, prices: list[str], start: float = 0.0, seq0: int = 0
+         ) -> list[dict[str, Any]]:
     return [tick(game_id, i, p, start + i * 0.25, seq0 + i) for i, p in enumerate(prices)]
 
 

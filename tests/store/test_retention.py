@@ -14,7 +14,7 @@ from store.paths import DataPaths
 from store.retention import export_jsonl, prune
 from store.settings import Settings
 from store.writer import EventWriter
-from tests.store.conftest import make_event
+from tests.event_store import make_event
 
 
 def _two_days(tmp_path: Path) -> DataPaths:

@@ -22,7 +22,7 @@ from store.sandbox import (
 from store.sandbox_worker import SqlSandbox
 from store.settings import Settings
 from store.writer import EventWriter
-from tests.store.conftest import make_event
+from tests.event_store import make_event
 
 GAME = "20251215-3c3ebc6051054e71"
 

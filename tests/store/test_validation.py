@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from store.catalog import attach_validation, build_catalog
-from store.errors import SchemaVersionError
+from store.errors import SchemaVersionError, ValidationError
 from store.paths import DataPaths
 from store.validation import (
-    ValidationError,
     get_validation,
     history,
     load_validation,

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -23,14 +24,15 @@ from store.schema import SCHEMAS
 from store.settings import Settings
 from store.views import connect
 from store.writer import EventWriter
-from tests.store.conftest import make_event
+from tests.event_store import make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _count(settings: Settings, table: str = "game_tick") -> int:
     con = connect(DataPaths(settings.data_dir))
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    n: int = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return n
 
 
 def test_second_writer_is_refused_with_a_message_naming_the_holder(settings: Settings) -> None:
@@ -100,7 +102,7 @@ def test_reingesting_the_same_events_adds_nothing_even_after_a_restart(
 def test_complete_games_are_unique_by_game_id_across_dates_and_restarts(
     settings: Settings,
 ) -> None:
-    def game(ts: str) -> dict:
+    def game(ts: str) -> dict[str, Any]:
         return make_event(0, doc_type="complete_game", event_name="gameHistory", ts=ts,
                           event_id="game:20251215-abc", peak=7.07, tick=None, price=None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from typing import Any
 
 from store.compaction import compact
 from store.paths import DataPaths
@@ -11,7 +12,7 @@ from store.settings import Settings
 from store.writer import EventWriter
 
 
-def event(tag: str, i: int, with_id: bool) -> dict:
+def event(tag: str, i: int, with_id: bool) -> dict[str, Any]:
     ev = {
         "doc_type": "game_tick" if i % 3 else "ws_event",
         "event_name": "gameStateUpdate",
