@@ -240,7 +240,10 @@ def _serve(recv: Connection, send: Connection, ready_fd: int) -> None:
     from indexer.search import searcher_for
     from store.errors import RugsError
 
-    settings = recv.recv()
+    try:
+        settings = recv.recv()
+    except EOFError:
+        return  # the server exited before it could say what to serve
     searcher = searcher_for(settings)
     warmed = threading.Event()
     warm_error: list[str | None] = [None]
