@@ -39,6 +39,7 @@ class ServerState:
         self.warm_error: str | None = None
         self.warm_done = threading.Event()
         self._warm_started = False
+        self._closed = False
 
     def search(self, query: str, **kwargs: Any) -> list[SearchResult]:
         """`indexer.search.Searcher.search`, run by the search worker."""
@@ -117,6 +118,8 @@ class ServerState:
         )
         errors = []
         for what, step in steps:
+            if self._closed:
+                break
             try:
                 step()
             except Exception as exc:  # best effort: the first real call reports the error
@@ -127,13 +130,14 @@ class ServerState:
 
     def _warm_search(self) -> None:
         worker = self.search_worker.start()
-        if not worker.wait_ready():
+        if not worker.wait_ready() and not self._closed:
             raise RuntimeError("the search worker stopped or timed out while warming up")
         warm_error = worker.status().get("warm_error")
         if warm_error:  # e.g. a table built with another model: the calls will say so too
             raise RuntimeError(warm_error)
 
     def close(self) -> None:
+        self._closed = True  # the warm-up then stops quietly: the worker is gone on purpose
         self.search_worker.close()
         if self._sandbox is not None:
             self._sandbox.close()
