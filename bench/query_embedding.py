@@ -9,10 +9,13 @@ all-MiniLM-L6-v2 from the installed package; its ONNX export is made once into -
      between operators, and not), and one thread (production, `OnnxEmbedder.embed_query`).
      Interleaved rounds; the cores are shared, so each backend's best round is reported
      next to the median round.
-  2. batches (indexing): the 30 real CONTEXT.md files' sections, torch `encode` (all
-     threads) against `OnnxEmbedder.embed` (length-sorted padded batches, all cores).
+  2. many texts (indexing): the 30 real CONTEXT.md files' sections, torch `encode`
+     (length-sorted padded batches, all threads) against `OnnxEmbedder.embed` (production:
+     one unpadded text per run, one caller thread per core), the same with one caller, and
+     onnxruntime on length-sorted padded batches of 16 and 64 (all cores).
   3. cold start in a fresh process: import, load, first query (best of --cold-runs).
-  4. agreement: smallest cosine of each ONNX path to sentence-transformers.
+  4. agreement: smallest cosine of each ONNX path to sentence-transformers, and whether the
+     indexing path gives the serving path's vectors bit for bit.
 Targets: the production ONNX query faster than torch's; cosine >= 0.99999 everywhere.
 
     python bench/query_embedding.py [--json] [--rounds 5] [--queries 60]
@@ -72,6 +75,22 @@ def _questions() -> list[str]:
                 if line.strip()]
     return ["how much money does the player have", "which event ends a game",
             "what does the sidebet pay", "how is the parquet store partitioned"]
+
+
+def _padded(emb: Any, texts: list[str], batch: int) -> Any:
+    """onnxruntime the way sentence-transformers batches: sorted by length, padded per batch."""
+    import numpy as np
+
+    encoded = [e.ids for e in emb.tokenizer.encode_batch(texts)]
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    out = np.empty((len(texts), emb.dim), dtype=np.float32)
+    for start in range(0, len(order), batch):
+        part = order[start:start + batch]
+        ids = np.zeros((len(part), len(encoded[part[0]])), dtype=np.int64)
+        for row, i in enumerate(part):
+            ids[row, :len(encoded[i])] = encoded[i]
+        out[part] = emb.run(ids, (ids != 0).astype(np.int64))  # [PAD] is id 0 here
+    return out
 
 
 def _sections(settings: Any) -> list[str]:
@@ -141,13 +160,20 @@ def main() -> None:
         for name, rs in rounds.items()
     }
 
-    log("batches of CONTEXT.md sections ...")
+    log("many texts: CONTEXT.md sections ...")
     texts = _sections(settings)
     prod = onnx["onnxruntime, 1 thread (production)"]
+    sequential = OnnxEmbedder(export, callers=1)
+    all_cores = onnx["onnxruntime, default threads (untuned)"]
     batch: dict[str, float] = {}
     vecs: dict[str, Any] = {}
-    for name, fn in (("torch encode (all threads)", torch_emb.embed),
-                     ("onnxruntime embed (all cores)", prod.embed)):
+    for name, fn in (
+        ("torch encode, padded batches (previous)", torch_emb.embed),
+        ("onnxruntime embed, a caller per core (production)", prod.embed),
+        ("onnxruntime embed, one caller", sequential.embed),
+        ("onnxruntime padded batches of 16, all cores", lambda t: _padded(all_cores, t, 16)),
+        ("onnxruntime padded batches of 64, all cores", lambda t: _padded(all_cores, t, 64)),
+    ):
         times = []
         for _ in range(2):
             t = time.perf_counter()
@@ -175,12 +201,16 @@ def main() -> None:
         "queries: onnx untuned vs sentence-transformers": min_cosine(np.stack(
             [onnx["onnxruntime, default threads (untuned)"].embed_query(q) for q in probe]),
             ref_q),
-        "sections: onnx batches vs sentence-transformers": min_cosine(
-            vecs["onnxruntime embed (all cores)"], vecs["torch encode (all threads)"]),
-        "serving vs indexing path (onnx query vs onnx batch)": min_cosine(
-            np.stack([prod.embed_query(t) for t in texts[:50]]),
-            vecs["onnxruntime embed (all cores)"][:50]),
+        "sections: onnx embed vs sentence-transformers": min_cosine(
+            vecs["onnxruntime embed, a caller per core (production)"],
+            vecs["torch encode, padded batches (previous)"]),
+        "sections: onnx padded batches vs sentence-transformers": min_cosine(
+            vecs["onnxruntime padded batches of 16, all cores"],
+            vecs["torch encode, padded batches (previous)"]),
     }
+    same_bits = bool(np.array_equal(np.stack([prod.embed_query(t) for t in texts[:60]]),
+                                    vecs["onnxruntime embed, a caller per core (production)"]
+                                    [:60]))
     load["end"] = [round(x, 2) for x in os.getloadavg()]
     torch_p50 = single["torch, 1 thread (previous production)"]["best_p50_ms"]
     prod_p50 = single["onnxruntime, 1 thread (production)"]["best_p50_ms"]
@@ -189,12 +219,14 @@ def main() -> None:
         "export_s": manifest.get("export_s"), "onnxruntime": prod.runtime_version,
         "single_query": single, "batch_texts_per_s": batch, "batch_texts": len(texts),
         "cold_start_s": cold, "min_cosine": {k: round(v, 7) for k, v in agreement.items()},
+        "indexing_equals_serving_bitwise": same_bits,
         "targets": {
             "onnx_query_faster_than_torch": {"torch_p50_ms": torch_p50,
                                              "onnx_p50_ms": prod_p50,
                                              "met": prod_p50 < torch_p50},
             "cosine": {"target": MIN_COSINE, "got": round(min(agreement.values()), 7),
                        "met": min(agreement.values()) >= MIN_COSINE},
+            "indexing_equals_serving": {"met": same_bits},
         },
     }
     if args.json:
@@ -208,15 +240,16 @@ def main() -> None:
     for name, row in single.items():
         print(f"  {name:<46}{row['best_p50_ms']:>8.2f}ms{row['median_p50_ms']:>8.2f}ms"
               f"{row['best_p95_ms']:>8.2f}ms{row['median_p95_ms']:>8.2f}ms")
-    print(f"\n{'batches (' + str(len(texts)) + ' CONTEXT.md sections)':<48}{'texts/s':>10}")
+    print(f"\n{str(len(texts)) + ' CONTEXT.md sections':<54}{'texts/s':>10}")
     for name, v in batch.items():
-        print(f"  {name:<46}{v:>10.1f}")
+        print(f"  {name:<52}{v:>10.1f}")
     print(f"\n{'cold start: import + load + first query':<48}{'best':>10}")
     for name, v in cold.items():
         print(f"  {name:<46}{v:>9.3f}s")
     print(f"\n{'agreement (smallest cosine)':<48}")
     for name, v in agreement.items():
         print(f"  {name:<58}{v:.7f}")
+    print(f"  {'indexing path = serving path, bit for bit':<58}{same_bits}")
     for name, t in result["targets"].items():
         print(f"target {name}: {'met' if t['met'] else 'MISSED'} ({t})")
 

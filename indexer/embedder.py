@@ -2,10 +2,10 @@
 
 `make_embedder` gives a `LocalModelEmbedder`: onnxruntime over the model's ONNX export
 (`indexer.onnx_embedder`) once it exists, else sentence-transformers on torch. Indexing and
-queries use the same backend, and so the same session, in a process. Nothing imports torch
-or sentence-transformers until something must be embedded without an export: a no-op
-incremental build, stats, the fingerprint check and every search with an export never pay
-the 5-15 s import. The fingerprint (provider, model id, weights digest, dimension,
+queries use the same backend, the same session and the same path (one text at a time).
+Nothing imports torch or sentence-transformers until something must be embedded without an
+export: a no-op incremental build, stats, the fingerprint check and every search with an
+export never pay the 5-15 s import. The fingerprint (provider, model id, weights digest, dimension,
 normalisation) names the model, not the runtime: both give the same vectors (cosine >=
 0.99999, tested), so switching backends never forces a rebuild. The weights digest is
 cached by (path, size, mtime) so it is hashed once.
@@ -342,7 +342,7 @@ class LocalModelEmbedder:
             manifest = export_model(self.model_dir, directory, model_id=self.model_id,
                                     weights_sha256=weights_digest(self.model_dir),
                                     force=force)
-            emb = OnnxEmbedder(directory, self.torch.batch_size)
+            emb = OnnxEmbedder(directory)
             emb.check_runtime()
             self.onnx, self.fallback_reason = emb, None
         return {**manifest, "path": str(directory)}
@@ -370,7 +370,7 @@ class LocalModelEmbedder:
             except Exception as exc:  # noqa: BLE001 - any failure: say it, embed with torch
                 return f"cannot export {self.model_id} to ONNX: {exc}"
         try:
-            emb = OnnxEmbedder(directory, self.torch.batch_size)
+            emb = OnnxEmbedder(directory)
             emb.check_runtime()
         except EmbedderUnavailableError as exc:
             return str(exc)

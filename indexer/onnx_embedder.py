@@ -20,6 +20,7 @@ and refused if it drifts. Nothing here imports torch.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -38,12 +39,9 @@ MANIFEST_FORMAT = 1
 # Cosine to sentence-transformers below which an export or a runtime is refused. Measured
 # 0.9999996 on the probe texts; 1e-5 leaves room for kernels, none for a wrong graph.
 MIN_COSINE = 0.99999
-# Up to this many texts, `embed` runs each one unpadded through the query session: the
-# vectors are then exactly the serving path's, and a server never builds a batch session
-# for a debug note or one changed section.
-SMALL_BATCH = 4
-# One thread per query: on 2 shared cores a second intra-op thread spin-waits for a busy
-# core and doubled the latency (bench/query_embedding.py); batches take every core.
+# One intra-op thread: on 2 shared cores more threads spin-wait for a busy core and
+# doubled a query's latency in the median round (bench/query_embedding.py); `embed` uses
+# the cores by running several texts at once instead.
 QUERY_THREADS = 1
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -79,6 +77,13 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest  # type: ignore[no-any-return]
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Smallest row-wise cosine between two stacks of vectors."""
     import numpy as np
@@ -89,12 +94,19 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class OnnxEmbedder:
-    """One exported model: a one-thread query session and, for big batches, an all-cores one."""
+    """One exported model on one single-threaded session: every text is embedded alone.
 
-    def __init__(self, directory: Path, batch_size: int = 64, *,
-                 query_threads: int = QUERY_THREADS, spin: bool = True) -> None:
+    Queries and indexing take the same path (one text, unpadded, one intra-op thread), so
+    a stored vector is bit for bit what a query of the same text gets. `embed` spreads its
+    texts over one caller thread per core (a run releases the GIL): 55.8 texts/s of
+    CONTEXT.md sections against 34.7 for torch's padded batches and 46.7-54.2 for
+    onnxruntime's own (all cores, batches of 16 or 64) in one run at load 2; the gap
+    widens on busy cores (44-49 against 22-31 and 17-31 at load 3.3).
+    """
+
+    def __init__(self, directory: Path, *, query_threads: int = QUERY_THREADS,
+                 spin: bool = True, callers: int | None = None) -> None:
         self.directory = directory
-        self.batch_size = max(1, batch_size)
         self.manifest = read_manifest(directory)
         self._dim = int(self.manifest["dim"])
         self.max_seq_length = int(self.manifest["max_seq_length"])
@@ -112,11 +124,11 @@ class OnnxEmbedder:
         # sentence-transformers truncates at max_seq_length and pads per batch only.
         tok.no_padding()
         tok.enable_truncation(self.max_seq_length)
-        self._tok = tok
-        self._spin = spin  # intra-op threads spin-wait between operators (ORT's default)
-        self._query = self._session(query_threads)  # 0: onnxruntime's default (all cores)
-        self._batch: Any = None
-        self._batch_lock = threading.Lock()
+        self.tokenizer = tok
+        self._callers = max(1, callers or _cores())
+        self.session = self._session(query_threads, spin)  # 0 threads: ORT's default, all
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
 
     @property
     def dim(self) -> int:
@@ -126,7 +138,7 @@ class OnnxEmbedder:
     def runtime_version(self) -> str:
         return str(self._ort.__version__)
 
-    def _session(self, threads: int) -> Any:
+    def _session(self, threads: int, spin: bool) -> Any:
         ort = self._ort
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -134,7 +146,7 @@ class OnnxEmbedder:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # errors only: no optimizer chatter on stderr
-        if not self._spin:
+        if not spin:  # intra-op threads sleep instead of spin-waiting between operators
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(self.directory / "model.onnx"), opts,
@@ -145,50 +157,39 @@ class OnnxEmbedder:
                 "with `replayer index prepare-model --force`"
             ) from exc
 
-    def _run(self, session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The graph on (batch, sequence) token ids and attention mask: unit-length rows."""
         import numpy as np
 
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        out = session.run(None, feeds)[0]
+        out = self.session.run(None, feeds)[0]
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        """One text, unpadded, on the one-thread session: (dim,) float32 of unit length."""
+        """One text, unpadded: (dim,) float32 of unit length."""
         import numpy as np
 
-        ids = np.asarray([self._tok.encode(text).ids], dtype=np.int64)
-        out: np.ndarray = self._run(self._query, ids, np.ones_like(ids))[0]
+        ids = np.asarray([self.tokenizer.encode(text).ids], dtype=np.int64)
+        out: np.ndarray = self.run(ids, np.ones_like(ids))[0]
         return out
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), dim) float32 rows of unit length; batches sorted by token length."""
+        """(len(texts), dim) float32 rows of unit length, each exactly `embed_query`'s."""
         import numpy as np
 
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
-        if len(texts) <= SMALL_BATCH:
+        if len(texts) == 1 or self._callers == 1:
             return np.stack([self.embed_query(t) for t in texts])
-        encoded = [e.ids for e in self._tok.encode_batch(list(texts))]
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-        session = self._batch_session()
-        out = np.empty((len(texts), self._dim), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            part = order[start:start + self.batch_size]
-            width = len(encoded[part[0]])  # sorted: the first is the longest
-            # Padded positions are masked out of attention and pooling: their id is irrelevant.
-            ids = np.zeros((len(part), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, i in enumerate(part):
-                ids[row, :len(encoded[i])] = encoded[i]
-                mask[row, :len(encoded[i])] = 1
-            out[part] = self._run(session, ids, mask)
-        return out
+        return np.stack(list(self._callers_pool().map(self.embed_query, texts)))
 
-    def _batch_session(self) -> Any:
-        with self._batch_lock:
-            if self._batch is None:
-                self._batch = self._session(0)  # 0: one thread per physical core
-            return self._batch
+    def _callers_pool(self) -> Any:
+        with self._pool_lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self._callers, thread_name_prefix="onnx-embed")
+            return self._pool
 
     def check_runtime(self) -> float | None:
         """Against the export's reference vectors, once per onnxruntime version.

@@ -6,7 +6,7 @@ installed weights only (nothing is downloaded). The graph is BERT with eager att
 L2 normalisation: what modules.json of all-MiniLM-L6-v2 says sentence-transformers does;
 other module stacks are refused rather than exported wrong. The export is written to a
 temporary directory, checked (cosine >= MIN_COSINE to sentence-transformers on probe texts,
-one at a time and as a padded batch, through the serving code itself) and only then
+one at a time and in parallel, through the serving code itself) and only then
 renamed into place, under a lock so two processes never export at once.
 """
 
@@ -26,7 +26,6 @@ from indexer.onnx_embedder import (
     EXPORT_VERSION,
     MANIFEST_FORMAT,
     MIN_COSINE,
-    SMALL_BATCH,
     OnnxEmbedder,
     min_cosine,
     read_manifest,
@@ -44,7 +43,6 @@ PROBE_TEXTS = (
     "Ünïcödé naïve café — 日本語 🚀 sidebet payout",
     "tick price multiplier " * 120,
 )
-assert len(PROBE_TEXTS) > SMALL_BATCH  # so that verification runs the batch path too
 _SUPPORTED_MODULES = ["sentence_transformers.models.Transformer",
                       "sentence_transformers.models.Pooling",
                       "sentence_transformers.models.Normalize"]
@@ -191,10 +189,11 @@ def _export_locked(model_dir: Path, out: Path, *, model_id: str,
 
 
 def _verify(directory: Path, texts: list[str], ref: Any) -> float:
-    """Cosine of the serving code's vectors to sentence-transformers', one by one and batched."""
+    """Cosine of the serving code's vectors to sentence-transformers', one by one and in
+    parallel (the indexing path)."""
     import numpy as np
 
-    runtime = OnnxEmbedder(directory, batch_size=3)  # two padded batches of the probes
+    runtime = OnnxEmbedder(directory, callers=2)
     single = np.stack([runtime.embed_query(t) for t in texts])
     cos = min(min_cosine(single, ref), min_cosine(runtime.embed(texts), ref))
     if cos < MIN_COSINE:
