@@ -77,7 +77,8 @@ def run(data: Path, keep: Path | None) -> dict[str, Any]:
     root = keep or tmp / "data"
     if root.exists():
         shutil.rmtree(root)
-    settings = Settings.load(data_dir=root, context_roots=[data / "context_md"])
+    settings = Settings.load(data_dir=root, context_roots=[data / "context_md"],
+                                 protocol_docs=data / "protocol_docs")
     t0 = time.perf_counter()
     try:
         ing = ingest_all(settings, data)

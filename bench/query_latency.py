@@ -1,12 +1,19 @@
-"""Query latency (episode, features, catalog, a group-by over all events) before/after compaction.
+"""Query and catalog latency on 1M+ real-shaped events, before and after compaction.
 
 The store is built through the real EventWriter from the real captures in ../shared/data,
-mapped by the real ingest code: every legacy recording (927 games, ~304,000 records,
-repeated ticks and all; store.legacy) replayed with fresh game ids and shifted days, plus
-every live capture (CDP, public feed, key samples; store.capture) replayed with fresh ids,
-until at least --events wire events are stored. Written in writer calls of
---rows-per-file rows (one flush file per doc type and call, as a running recorder leaves
-them), measured, compacted with store.compaction.compact, measured again.
+read by the store's own code: every legacy recording (927 games, ~304,000 records,
+repeated ticks and all; store.legacy.import_legacy) replayed with fresh game ids and
+shifted days, plus every live capture (CDP, public feed, key samples; store.ingest.ingest)
+replayed with fresh ids, until at least --events wire events are stored. Written in writer
+calls of --rows-per-file rows (one flush file per doc type and call, as a running recorder
+leaves them), measured, compacted with store.compaction.compact, measured again.
+
+Queries: best and median of --repeat calls, each opening its connection as the library
+does; baselines in the same run: the same episode SQL and group-by on one warm connection,
+and list_games' former way (one aggregate over every tick). Catalog: the full rebuild
+(every day from its rows, nothing cached) against the cached catalog after one new flush
+file of live events on the newest day, after compaction, and after a flush file into the
+middle of an old day. The machine's load average is printed with the figures.
 Prints a table, or one JSON object with --json.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -32,18 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from store import query as q  # noqa: E402
-from store.capture import (  # noqa: E402
-    LAYOUT_JSONL,
-    WireEvent,
-    detect_layout,
-    iter_document,
-    map_event,
-    parse_doc_item,
-    parse_jsonl_line,
-)
+from store.catalog import CatalogBuilder, iter_store_rows, update_catalog  # noqa: E402
 from store.compaction import compact  # noqa: E402
 from store.event import normalize  # noqa: E402
 from store.files import all_committed_files  # noqa: E402
+from store.games import AGGREGATE_SQL  # noqa: E402
+from store.ingest import ingest  # noqa: E402
 from store.legacy import import_legacy  # noqa: E402
 from store.paths import DataPaths  # noqa: E402
 from store.schema import SCHEMAS  # noqa: E402
@@ -52,25 +54,40 @@ from store.views import connect  # noqa: E402
 from store.writer import EventWriter, WriteResult  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-FIXTURE = ROOT / "tests" / "fixtures" / "query" / "legacy_game_excerpt.jsonl"
+FIXTURES = ROOT / "tests" / "fixtures"
 GROUP_BY = (
     "SELECT doc_type, event_name, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts "
     "FROM all_events GROUP BY ALL ORDER BY n DESC"
 )
+# list_games before the game summaries: one aggregate over every committed tick.
+LIST_GAMES_AGGREGATE = f"SELECT * FROM ({AGGREGATE_SQL}) ORDER BY first_ts DESC LIMIT 50"
 
 
 # -- building the corpus ---------------------------------------------------------------------
 
 
 class _Collector:
-    """Stands in for the EventWriter under store.legacy.import_legacy: keeps its tables."""
+    """Stands in for the EventWriter under store.legacy and store.ingest: keeps the tables."""
 
     def __init__(self, paths: DataPaths) -> None:
         self.paths = paths
+        self.settings = Settings.load(data_dir=paths.root)
         self.tables: dict[str, list[pa.Table]] = {}
 
     def write_arrow(self, doc_type: str, table: pa.Table) -> WriteResult:
         self.tables.setdefault(doc_type, []).append(table)
+        return WriteResult()
+
+    def write_records(self, records: list[list[dict[str, Any]]]) -> WriteResult:
+        """Non-tick records (already validated by the mapping), by doc type."""
+        now = datetime.now(UTC)
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for rec in records:
+            for row in rec:
+                r = normalize(row, ingested_at=now, max_payload_bytes=10**7)
+                by_type.setdefault(r["doc_type"], []).append(r)
+        for t, rows in by_type.items():
+            self.tables.setdefault(t, []).append(pa.Table.from_pylist(rows, schema=SCHEMAS[t]))
         return WriteResult()
 
 
@@ -93,40 +110,22 @@ def legacy_tables(scratch: Path) -> dict[str, pa.Table]:
     """Every legacy recording mapped by the real backfill (store.legacy.import_legacy)."""
     directory = DATA / "legacy_recordings"
     if not directory.is_dir():
-        directory = FIXTURE.parent
+        directory = FIXTURES / "query"
     c = _Collector(DataPaths(scratch))
     import_legacy(c, directory)
     return {t: _conformed(t, ts) for t, ts in c.tables.items()}
 
 
-def _wire_events(path: Path) -> list[WireEvent]:
-    data = path.read_bytes()
-    if detect_layout(data[:4096]) == LAYOUT_JSONL:
-        out: list[WireEvent] = []
-        for n, line in enumerate(data.decode().splitlines(), start=1):
-            if line.strip():
-                out += parse_jsonl_line(line, session_id=path.name, line_no=n)
-        return out
-    with open(path) as f:
-        return [parse_doc_item(i, session_id=path.name) for i in iter_document(f)]
-
-
-def live_tables() -> dict[str, pa.Table]:
-    """Every live capture event mapped by the real ingest mapping (store.capture.map_event),
-    validated by the writer's own normalize."""
-    files = [DATA / "websocket_raw_samples.jsonl", DATA / "key-samples.json",
-             *sorted((DATA / "captures").glob("*"))]
-    rows: dict[str, list[dict[str, Any]]] = {}
-    now = datetime.now(UTC)
+def live_tables(scratch: Path) -> dict[str, pa.Table]:
+    """Every live capture read and mapped by the store's ingest (store.ingest.ingest)."""
+    files = [DATA / "websocket_raw_samples.jsonl", *sorted((DATA / "captures").glob("*")),
+             DATA / "key-samples.json"]
+    files = [f for f in files if f.is_file()] or [FIXTURES / "events" / "raw_excerpt.jsonl",
+                                                   FIXTURES / "events" / "cdp_excerpt.jsonl"]
+    c = _Collector(DataPaths(scratch))
     for f in files:
-        if not f.exists():
-            continue
-        for ev in _wire_events(f):
-            for r in map_event(ev):
-                row = normalize(r, ingested_at=now, max_payload_bytes=10**7)
-                rows.setdefault(row["doc_type"], []).append(row)
-    return {t: _conformed(t, [pa.Table.from_pylist(r, schema=SCHEMAS[t])])
-            for t, r in rows.items()}
+        ingest(c, f)
+    return {t: _conformed(t, ts) for t, ts in c.tables.items()}
 
 
 def replay(doc_type: str, base: pa.Table, k: int, shift: timedelta, tag: str) -> pa.Table:
@@ -159,7 +158,7 @@ def build_store(paths: DataPaths, events: int, live_share: float, rows_per_file:
                 log: Callable[[str], None]) -> dict[str, Any]:
     t0 = time.perf_counter()
     legacy = legacy_tables(paths.root.parent / "scratch")
-    live = live_tables()
+    live = live_tables(paths.root.parent / "scratch-live")
     legacy_events = legacy["game_tick"].num_rows + legacy["system_event"].num_rows
     live_events = live["ws_event"].num_rows
     live_reps = max(1, math.ceil(events * live_share / max(live_events, 1)))
@@ -183,7 +182,8 @@ def build_store(paths: DataPaths, events: int, live_share: float, rows_per_file:
                         written[dt] = written.get(dt, 0) + n
     wire = legacy_events * legacy_reps + live_events * live_reps
     return {"wire_events": wire, "rows": written, "total_rows": sum(written.values()),
-            "raw_json_mb": round(raw_bytes / 1e6, 1), "write_s": time.perf_counter() - t1}
+            "raw_json_mb": round(raw_bytes / 1e6, 1), "write_s": time.perf_counter() - t1,
+            "live": live}
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -195,28 +195,30 @@ def timed(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1000)
-    return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+    return {"best_ms": round(min(times), 1), "p50_ms": round(statistics.median(times), 1),
+            "load": round(os.getloadavg()[0], 2)}
 
 
-def _catalog() -> Callable[[DataPaths], Any] | None:
-    try:
-        from store.catalog import catalog_from_store
-    except ImportError:
-        return None
-    return lambda p: catalog_from_store(p, use_cache=False, with_validation=False)
+def once(fn: Callable[[], Any]) -> tuple[dict[str, float], Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    ms = round((time.perf_counter() - t0) * 1000, 1)
+    return {"best_ms": ms, "p50_ms": ms, "load": round(os.getloadavg()[0], 2)}, out
 
 
-def measure(paths: DataPaths, game_id: str, repeat: int, catalog: bool) -> dict[str, Any]:
-    """Each store.query call opens a fresh connection and builds its views (stateless).
-    The baselines run the same SQL on one warm connection whose views are built once:
-    the difference is the price of statelessness."""
-    res: dict[str, Any] = {
-        "episode": timed(lambda: q.get_game_episode(paths, game_id), repeat),
-        "features": timed(lambda: q.get_tick_features(paths, game_id), repeat),
-        "group_by_all_events": timed(lambda: q.query(paths, GROUP_BY), repeat),
-        "list_games": timed(lambda: q.list_games(paths, limit=50), repeat),
-        "open_connection_all_views": timed(lambda: connect(paths).close(), repeat),
-    }
+def measure(paths: DataPaths, game_id: str, repeat: int) -> dict[str, Any]:
+    """Each store.query call opens its own connection and lists the committed files.
+    The warm baselines run the same SQL on one connection whose views are built once."""
+    res: dict[str, Any] = {}
+    # The first call brings the game summaries up to date (all of them on a new store).
+    res["list_games_first_call"], _ = once(lambda: q.list_games(paths, limit=50))
+    res["list_games"] = timed(lambda: q.list_games(paths, limit=50), repeat)
+    res["baseline_list_games_aggregate"] = timed(lambda: q.query(paths, LIST_GAMES_AGGREGATE),
+                                                 repeat)
+    res["episode"] = timed(lambda: q.get_game_episode(paths, game_id), repeat)
+    res["features"] = timed(lambda: q.get_tick_features(paths, game_id), repeat)
+    res["group_by_all_events"] = timed(lambda: q.query(paths, GROUP_BY), repeat)
+    res["open_connection_all_views"] = timed(lambda: connect(paths).close(), repeat)
     con = connect(paths)
     try:
         episode_sql = q.episode_sql()
@@ -225,32 +227,96 @@ def measure(paths: DataPaths, game_id: str, repeat: int, catalog: bool) -> dict[
         res["baseline_group_by_warm"] = timed(lambda: con.sql(GROUP_BY).fetchall(), repeat)
     finally:
         con.close()
-    build = _catalog()
-    # None: store.catalog is missing, or --no-catalog; the column is left empty on purpose.
-    res["catalog_build"] = timed(lambda: build(paths), 1) if build and catalog else None
     return res
+
+
+def catalog_step(paths: DataPaths, *, use_cache: bool = True) -> dict[str, Any]:
+    """One catalog call: its time and what the partial cache did."""
+    t0 = time.perf_counter()
+    u = update_catalog(paths, use_cache=use_cache)
+    out: dict[str, Any] = {"s": round(time.perf_counter() - t0, 2), "source": u.source,
+                           "load": round(os.getloadavg()[0], 2), "rows": u.catalog.rows}
+    if u.report is not None:
+        r = u.report
+        out.update(built=len(r.built), appended=len(r.appended), rekeyed=len(r.rekeyed),
+                   reused=len(r.reused), base=r.base, rows_read=r.rows_read)
+    return out
+
+
+def one_pass(paths: DataPaths) -> dict[str, Any]:
+    """The former catalog rebuild: one builder over every row of the store in time order."""
+    t0 = time.perf_counter()
+    b = CatalogBuilder()
+    for row in iter_store_rows(paths):
+        b.add(row)
+    cat = b.build()
+    return {"s": round(time.perf_counter() - t0, 2), "source": "one pass",
+            "load": round(os.getloadavg()[0], 2), "rows": cat.rows}
+
+
+def new_flush_file(paths: DataPaths, live: dict[str, pa.Table], rows: int, *, at: datetime,
+                   tag: str) -> int:
+    """One writer call of `rows` live ws_event rows starting at `at`: one new flush file, as
+    a running recorder leaves one. The rows are the biggest live capture session in its
+    own order, repeated back to back (fresh ids) until there are enough."""
+    ws = live["ws_event"]
+    sessions = pc.value_counts(ws.column("session_id")).to_pylist()
+    biggest = max(sessions, key=lambda v: v["counts"])["values"]
+    t = ws.filter(pc.equal(ws.column("session_id"), biggest)).sort_by("ts")
+    first, last = t.column("ts")[0].as_py(), t.column("ts")[-1].as_py()
+    span = last - first + timedelta(seconds=1)
+    copies = [replay("ws_event", t, k, span, f"{tag}{k}-") for k in range(-(-rows // len(t)))]
+    batch = pa.concat_tables(copies).slice(0, rows)
+    batch = replay("ws_event", batch, 1, at - first, tag)
+    with EventWriter.open(Settings.load(data_dir=paths.root, flush_events=rows + 1)) as w:
+        return w.write_arrow("ws_event", batch).total_written
 
 
 def run(events: int, live_share: float, rows_per_file: int, repeat: int, catalog: bool,
         log: Callable[[str], None]) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="rugs-query-bench-"))
+    cat: dict[str, Any] = {}
     try:
         paths = DataPaths(work / "root")
         built = build_store(paths, events, live_share, rows_per_file, log)
+        live = built.pop("live")
         files_before = sum(len(v) for v in all_committed_files(paths).values())
         log(f"stored {built['total_rows']:,} rows in {files_before:,} files "
             f"in {built['write_s']:.1f} s")
-        # The longest game (the real 824x legacy game's first replay has ~1,000 ticks).
+        # The longest game (the real 824x legacy game's first replay has ~1,300 ticks).
         longest = q.query(paths, "SELECT game_id, count(DISTINCT tick) AS n FROM game_tick "
                                  "GROUP BY 1 ORDER BY n DESC, game_id LIMIT 1").to_pylist()[0]
-        before = measure(paths, longest["game_id"], repeat, catalog)
-        log("measured before compaction")
+        before = measure(paths, longest["game_id"], repeat)
+        log("measured the queries before compaction")
+        if catalog:
+            cat["first_build_before_compaction"] = catalog_step(paths)
+            log(f"catalog built and cached: {cat['first_build_before_compaction']}")
         t0 = time.perf_counter()
-        st = compact(paths)
+        st = compact(paths, grace=0)
         compact_s = time.perf_counter() - t0
         files_after = sum(len(v) for v in all_committed_files(paths).values())
         log(f"compacted {st.files_in:,} -> {st.files_out:,} files in {compact_s:.1f} s")
-        after = measure(paths, longest["game_id"], repeat, catalog)
+        after = measure(paths, longest["game_id"], repeat)
+        log("measured the queries after compaction")
+        if catalog:
+            cat["after_compaction"] = catalog_step(paths)
+            cat["full_rebuild"] = catalog_step(paths, use_cache=False)
+            log(f"catalog full rebuild: {cat['full_rebuild']}")
+            cat["baseline_one_pass"] = one_pass(paths)
+            log(f"one builder over the whole store: {cat['baseline_one_pass']}")
+            newest = q.query(paths, "SELECT max(ts) AS t FROM all_events").column("t")[0]
+            new_flush_file(paths, live, rows_per_file, tag="N",
+                           at=newest.as_py() + timedelta(seconds=1))
+            cat["after_new_flush_file"] = catalog_step(paths)
+            log(f"catalog after one new flush file: {cat['after_new_flush_file']}")
+            busiest = q.query(paths, "SELECT CAST(ts AS DATE) AS d, count(*) AS n "
+                                     "FROM all_events GROUP BY 1 ORDER BY n DESC LIMIT 1")
+            day = busiest.column("d")[0].as_py()
+            new_flush_file(paths, live, rows_per_file, tag="O",
+                           at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
+            cat["after_flush_into_busiest_old_day"] = catalog_step(paths)
+            log(f"catalog after a flush file into {day}: "
+                f"{cat['after_flush_into_busiest_old_day']}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
@@ -267,43 +333,51 @@ def run(events: int, live_share: float, rows_per_file: int, repeat: int, catalog
         "repeat": repeat,
         "before": before,
         "after": after,
+        "catalog": cat,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="wire events, at least")
     ap.add_argument("--live-share", type=float, default=0.05,
                     help="share of live-capture events (the rest: legacy recordings)")
     ap.add_argument("--rows-per-file", type=int, default=1_000,
                     help="rows per writer call, i.e. per flush file before compaction")
-    ap.add_argument("--repeat", type=int, default=5, help="runs per query (p50, max)")
-    ap.add_argument("--no-catalog", action="store_true", help="skip the catalog build")
+    ap.add_argument("--repeat", type=int, default=7, help="calls per query (best, median)")
+    ap.add_argument("--no-catalog", action="store_true", help="skip the catalog builds")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     a = ap.parse_args()
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    load0 = [round(x, 2) for x in os.getloadavg()]
     r = run(a.events, a.live_share, a.rows_per_file, a.repeat, not a.no_catalog, log)
+    r["loadavg_start"] = load0
     if a.json:
-        print(json.dumps(r))
+        print(json.dumps(r, default=str))
         return
     print(f"query latency over {r['wire_events']:,} wire events = {r['total_rows']:,} rows "
           f"({r['raw_json_mb']:,} MB raw JSON); episode of {r['episode_game']} "
-          f"({r['episode_ticks']} ticks); p50 of {r['repeat']} runs, fresh connection each")
+          f"({r['episode_ticks']} ticks); best and median of {r['repeat']} calls")
+    print(f"load average {r['loadavg_start']} at start, {r['loadavg_end']} at the end "
+          "(2 cores; figures under load are noisy)")
     print(f"files: {r['files_before']:,} before compaction ({r['rows_per_file']} rows per "
           f"writer call), {r['files_after']:,} after ({r['compaction_s']} s to compact)")
-    head = f"  {'query':<34} {'before p50':>11} {'after p50':>11} {'speed-up':>9}"
-    print(head)
+    print(f"  {'query':<32} {'before best':>11} {'p50':>8} {'after best':>11} {'p50':>8}")
     for name in r["before"]:
         b, a_ = r["before"][name], r["after"][name]
-        if b is None or a_ is None:
-            note = "not run (store.catalog missing)" if _catalog() is None else "skipped"
-            print(f"  {name:<34} {note:>22}")
-            continue
-        print(f"  {name:<34} {b['p50_ms']:>9.1f}ms {a_['p50_ms']:>9.1f}ms "
-              f"{b['p50_ms'] / max(a_['p50_ms'], 1e-9):>8.1f}x")
+        print(f"  {name:<32} {b['best_ms']:>9.1f}ms {b['p50_ms']:>6.1f}ms "
+              f"{a_['best_ms']:>9.1f}ms {a_['p50_ms']:>6.1f}ms")
+    if r["catalog"]:
+        print(f"  {'catalog':<32} {'seconds':>8}  what the cache did")
+        for name, c in r["catalog"].items():
+            did = ", ".join(f"{k} {c[k]}" for k in ("built", "appended", "rekeyed", "reused",
+                                                     "base", "rows_read") if k in c)
+            print(f"  {name:<32} {c['s']:>8.2f}  {c['source']}: {did} (load {c['load']})")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from chunkers.errors import DuplicateChunkIdError
 # refuse an incremental build and ask for a full one instead of mixing old and new chunks.
 MARKDOWN_CHUNKER_VERSION = "markdown-1"
 NOTES_CHUNKER_VERSION = "notes-1"
-EVENTS_CHUNKER_VERSION = "events-1"
+EVENTS_CHUNKER_VERSION = "events-2"
+DOCS_CHUNKER_VERSION = "docs-1"  # protocol doc sections (built on the markdown chunker)
 
 
 def _digest(data: str) -> str:
@@ -38,11 +39,23 @@ class Chunk:
     text: str
     source: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    # What the embedding model reads, when it should not be `text` (stored, shown and
+    # matched by BM25): a list of 48 field names with a few words each embeds as a soup of
+    # descriptions, the names alone as "the fields of X". None: the text itself.
+    embed_text: str | None = None
+
+    @property
+    def vector_text(self) -> str:
+        """The text the vector is made from."""
+        return self.text if self.embed_text is None else self.embed_text
 
     @cached_property
     def content_hash(self) -> str:
-        """Hash of the embedded text only: equal hashes share one vector."""
-        return _digest(self.text)
+        """Hash of the stored text (and of the embedded one, when it differs): equal hashes
+        share one vector."""
+        if self.embed_text is None:
+            return _digest(self.text)
+        return _digest(self.text + "\x00embed\x00" + self.embed_text)
 
     @cached_property
     def metadata_hash(self) -> str:
@@ -63,5 +76,19 @@ def ensure_unique_ids(chunks: Iterable[Chunk]) -> list[Chunk]:
         if c.chunk_id in seen:
             raise DuplicateChunkIdError(f"chunk id {c.chunk_id!r} produced twice by {c.source}")
         seen.add(c.chunk_id)
+        out.append(c)
+    return out
+
+
+def dedupe(chunks: Iterable[Chunk]) -> list[Chunk]:
+    """Chunks with identical texts (or ids) once, first one kept."""
+    out: list[Chunk] = []
+    texts: set[str] = set()
+    ids: set[str] = set()
+    for c in chunks:
+        if c.text in texts or c.chunk_id in ids:
+            continue
+        texts.add(c.text)
+        ids.add(c.chunk_id)
         out.append(c)
     return out

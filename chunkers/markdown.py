@@ -12,61 +12,17 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from chunkers.chunk import Chunk
+from store.markdown import FENCE, TABLE_SEP, Section, parse_sections, tables
 
 # all-MiniLM-L6-v2 reads at most 256 word pieces; ~1,000 characters of prose fit, code and
 # paths tokenise into more pieces, so a section body is cut into parts of at most this size.
 MAX_BODY_CHARS = 900
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
-_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _RELATED_HEADING = re.compile(r"\brelat", re.IGNORECASE)
-
-
-@dataclass
-class Section:
-    """A heading and the lines under it up to the next heading of any level."""
-
-    level: int
-    trail: list[str]
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def body(self) -> str:
-        return "\n".join(self.lines).strip("\n")
-
-
-def parse_sections(text: str) -> list[Section]:
-    """Split markdown into heading sections; headings inside fenced code do not count."""
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    sections = [Section(level=0, trail=[])]
-    stack: list[tuple[int, str]] = []
-    fence: str | None = None
-    for line in text.split("\n"):
-        m_fence = _FENCE.match(line)
-        if m_fence:
-            marker = m_fence.group(1)
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
-            sections[-1].lines.append(line)
-            continue
-        m = _HEADING.match(line) if fence is None else None
-        if m:
-            level = len(m.group(1))
-            title = m.group(2).strip()
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, title))
-            sections.append(Section(level=level, trail=[t for _, t in stack]))
-        else:
-            sections[-1].lines.append(line)
-    return sections
 
 
 def _blocks(body: str) -> list[str]:
@@ -75,7 +31,7 @@ def _blocks(body: str) -> list[str]:
     cur: list[str] = []
     in_fence = False
     for line in body.split("\n"):
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_fence = not in_fence
         if not line.strip() and not in_fence:
             if cur:
@@ -128,16 +84,7 @@ def pack_body(body: str, limit: int = MAX_BODY_CHARS) -> list[str]:
 
 def _clean(body: str) -> str:
     """Drop table separator rows (`|---|---|`): pure noise for the embedding."""
-    return "\n".join(line for line in body.split("\n") if not _TABLE_SEP.match(line))
-
-
-def _cells(line: str) -> list[str]:
-    s = line.strip()
-    if s.startswith("|"):
-        s = s[1:]
-    if s.endswith("|"):
-        s = s[:-1]
-    return [c.strip() for c in s.split("|")]
+    return "\n".join(line for line in body.split("\n") if not TABLE_SEP.match(line))
 
 
 def _unquote(cell: str) -> str:
@@ -151,25 +98,16 @@ def parse_relations(body: str, file_dir: str) -> list[dict[str, str]]:
     to a root-relative path; absolute targets stay as they are.
     """
     out: list[dict[str, str]] = []
-    lines = body.split("\n")
-    i = 0
-    while i + 1 < len(lines):
-        if "|" in lines[i] and _TABLE_SEP.match(lines[i + 1]):
-            i += 2
-            while i < len(lines) and "|" in lines[i] and lines[i].strip():
-                cells = _cells(lines[i])
-                i += 1
-                if len(cells) < 2 or not _unquote(cells[0]):
-                    continue
-                target = _unquote(cells[0])
-                relationship = " ".join(c for c in cells[1:] if c)
-                out.append({
-                    "target": target,
-                    "resolved": resolve_target(target, file_dir),
-                    "relationship": relationship,
-                })
-            continue
-        i += 1
+    for table in tables(body):
+        for row in table.rows:
+            if len(row) < 2 or not _unquote(row[0]):
+                continue
+            target = _unquote(row[0])
+            out.append({
+                "target": target,
+                "resolved": resolve_target(target, file_dir),
+                "relationship": " ".join(c for c in row[1:] if c),
+            })
     return out
 
 
@@ -223,12 +161,16 @@ def chunk_markdown(
     source: str,
     root: str = "",
     max_body_chars: int = MAX_BODY_CHARS,
+    summary_line: bool = True,
+    header: Callable[[list[str], str], str] | None = None,
 ) -> list[Chunk]:
-    """Chunks of one CONTEXT.md.
+    """Chunks of one CONTEXT.md (or any markdown file).
 
     `path` is the file's path relative to its root (shown in the text and metadata), `source`
     the indexer's key for the file (its absolute path), `root` the root it was found under.
     Sections with an empty body are skipped: their heading lives on in their children's trail.
+    `summary_line`: put the file's one-line summary under each section's heading trail.
+    `header(trail, part)`: one more header line for a section part (e.g. what it documents).
     """
     if not text.strip():
         return []
@@ -252,7 +194,7 @@ def chunk_markdown(
     if related:
         base["related"] = related
 
-    summary = file_summary(sections)
+    summary = file_summary(sections) if summary_line else ""
     chunks: list[Chunk] = []
     seen_trails: dict[tuple[str, ...], int] = {}
     headings: list[str] = []
@@ -277,9 +219,11 @@ def chunk_markdown(
             meta: dict[str, Any] = {**base, "kind": "section", "heading": heading, "part": n}
             if idx in per_section_relations:
                 meta["relations"] = per_section_relations[idx]
+            extra = header(sec.trail, part) if header is not None else ""
             chunks.append(Chunk(
                 chunk_id=chunk_id_for(source, sec.trail, n, occurrence),
-                text=f"{path}\n{label}\n" + (f"({context})\n" if context else "") + f"\n{part}",
+                text=f"{path}\n{label}\n" + (f"({context})\n" if context else "")
+                + (f"{extra}\n" if extra else "") + f"\n{part}",
                 source=source,
                 metadata=meta,
             ))

@@ -283,7 +283,7 @@ class BatchPlan:
     """
 
     write: list[Chunk] = field(default_factory=list)
-    new_texts: dict[str, str] = field(default_factory=dict)  # content hash -> text
+    new_texts: dict[str, str] = field(default_factory=dict)  # content hash -> text to embed
     stale: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     metadata_only: int = 0
@@ -316,10 +316,10 @@ def plan_batch(table: str, batch: Sequence[tuple[Source, list[Chunk]]],
                 plan.metadata_only += 1
             elif old is not None:
                 change.changed.append(chunk_label(c))
-                plan.new_texts.setdefault(c.content_hash, c.text)
+                plan.new_texts.setdefault(c.content_hash, c.vector_text)
             else:
                 change.added.append(chunk_label(c))
-                plan.new_texts.setdefault(c.content_hash, c.text)
+                plan.new_texts.setdefault(c.content_hash, c.vector_text)
             plan.write.append(c)
         for rid, row in existing.items():
             if row["source"] == src.key and rid not in new_ids:
@@ -641,7 +641,7 @@ class _Builder:
             signatures[key] = src.signature
             report.changes.append(SourceChange(key=key, status="added",
                                                added=[chunk_label(c) for c in got]))
-        self._embed_missing({c.content_hash: c.text for c in chunks})
+        self._embed_missing({c.content_hash: c.vector_text for c in chunks})
         schema = tb.arrow_schema(self.spec, self.embedder.dim, fp)
         vectors = (np.stack([self.vec_memo[c.content_hash] for c in chunks]) if chunks
                    else np.zeros((0, self.embedder.dim), dtype=np.float32))

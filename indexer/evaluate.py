@@ -2,7 +2,10 @@
 
 The question format and the answer rule are those of `../shared/eval/README.md`:
 - `events`: a result answers when its event name is one of `expect.event_name` and, if
-  `expect.field` is given, that field name appears in the result's text (as written).
+  `expect.field` is given, that field name appears in the result's text (as written); or,
+  when `expect.path` is given (questions answered by the protocol docs), when its source
+  path ends with one of those paths after their leading `protocol_docs/`. Either form may
+  be given, or both: either kind of result answers.
 - `code_context`: a result answers when its source path ends with one of `expect.path`
   after their leading `context_md/`.
 hit@k is the share of questions with an answering result among the top k; MRR is the mean of
@@ -51,10 +54,14 @@ def _check(line_no: int, path: Path, obj: Any) -> Question:
     expect = obj["expect"]
     if not isinstance(expect, dict):
         raise EvalFileError(f"{where}: expect must be an object")
-    key = "event_name" if table == "events" else "path"
-    wanted = expect.get(key)
-    if not isinstance(wanted, list) or not wanted or not all(isinstance(x, str) for x in wanted):
-        raise EvalFileError(f"{where}: expect.{key} must be a non-empty list of strings")
+    keys = ("event_name", "path") if table == "events" else ("path",)
+    if not any(k in expect for k in keys):
+        raise EvalFileError(f"{where}: expect needs {' or '.join(keys)}")
+    for key in keys:
+        wanted = expect.get(key)
+        if key in expect and (not isinstance(wanted, list) or not wanted
+                              or not all(isinstance(x, str) for x in wanted)):
+            raise EvalFileError(f"{where}: expect.{key} must be a non-empty list of strings")
     if table == "events" and expect.get("field") is not None and not isinstance(
             expect["field"], str):
         raise EvalFileError(f"{where}: expect.field must be a string")
@@ -66,7 +73,27 @@ def _check(line_no: int, path: Path, obj: Any) -> Question:
 
 def load_questions(path: Path | str) -> list[Question]:
     """Every question of a JSONL file; a bad line is an EvalFileError naming its line."""
-    p = Path(path)
+    return _load_file(Path(path))
+
+
+def load_question_files(paths: Iterable[Path | str]) -> list[Question]:
+    """The questions of several files in order; an id repeated across files is an error."""
+    out: list[Question] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        p = Path(path)
+        for q in _load_file(p):
+            if q.id in seen:
+                raise EvalFileError(f"{p}: question id {q.id!r} also in {seen[q.id]}")
+            seen[q.id] = p
+            out.append(q)
+    if not out:
+        raise EvalFileError("no question files given")
+    return out
+
+
+def _load_file(path: Path) -> list[Question]:
+    p = path
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -92,24 +119,33 @@ def load_questions(path: Path | str) -> list[Question]:
     return out
 
 
-def _strip_context_md(p: str) -> str:
-    return p[len("context_md/"):] if p.startswith("context_md/") else p
+# An expected path is relative to ../shared/data; its first folder is the indexed root.
+ROOT_DIRS = {"events": "protocol_docs/", "code_context": "context_md/"}
+
+
+def _strip_root(p: str, table: str) -> str:
+    root = ROOT_DIRS[table]
+    return p[len(root):] if p.startswith(root) else p
+
+
+def _path_answers(q: Question, r: SearchResult) -> bool:
+    source = r.source.replace("\\", "/")
+    rel = str(r.metadata.get("path") or "")
+    for want in q.expect.get("path") or ():
+        w = _strip_root(want, q.table)
+        if source == w or source.endswith("/" + w) or rel == w or rel.endswith("/" + w):
+            return True
+    return False
 
 
 def answers(q: Question, r: SearchResult) -> bool:
     """Whether one search result answers one question (the README's rule)."""
-    if q.table == "events":
-        if r.metadata.get("event_name") not in q.expect["event_name"]:
-            return False
-        fld = q.expect.get("field")
-        return fld is None or fld in r.text
-    source = r.source.replace("\\", "/")
-    rel = str(r.metadata.get("path") or "")
-    for want in q.expect["path"]:
-        w = _strip_context_md(want)
-        if source == w or source.endswith("/" + w) or rel == w or rel.endswith("/" + w):
-            return True
-    return False
+    if q.table == "events" and "event_name" in q.expect:
+        if r.metadata.get("event_name") in q.expect["event_name"]:
+            fld = q.expect.get("field")
+            if fld is None or fld in r.text:
+                return True
+    return _path_answers(q, r)
 
 
 def first_rank(q: Question, results: Sequence[SearchResult]) -> int | None:

@@ -1,9 +1,14 @@
-"""Sources of the `events` table: the catalog's schema cards, game summaries and notable events.
+"""Sources of the `events` table: schema cards, game summaries, notable events, protocol docs.
 
-Three kinds of source, each with a cheap signature made of Parquet footer row counts (no
-row is read unless something changed):
-- `catalog`: schema cards of every event name, from `store.catalog` (its own cache) and the
-  validation manifest; the signature covers every partition and the manifest.
+Four kinds of source, each with a cheap signature made of Parquet footer row counts and
+the docs' bytes (no row is read unless something changed):
+- `catalog`: schema cards of every event name the store or the docs know, from
+  `store.catalog` (its own cache), the protocol docs (`store.spec`) and the validation
+  manifest; the signature covers every partition, the docs and the manifest.
+- one per protocol doc file (`RUGS_PROTOCOL_DOCS`, key: its absolute path): its heading
+  sections, tagged with the events and fields they document. Tags read the catalog's names,
+  so the signature covers the file, every doc and the partitions; a vanished file's rows
+  are deleted like any vanished source's.
 - `games/date=D`: one summary per game whose first row in the store falls on day D (so
   exactly one source claims a game), from its ticks, summary record, system records and
   trades wherever they lie. The signature covers days D-1..D+1: records of a game that
@@ -16,31 +21,39 @@ row is read unless something changed):
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chunkers.chunk import EVENTS_CHUNKER_VERSION, Chunk
-from chunkers.events import (
-    CATALOG_SOURCE,
-    EventRow,
-    GameFacts,
-    game_summary_chunk,
-    notable_chunks,
-    schema_cards,
+from chunkers.chunk import (
+    DOCS_CHUNKER_VERSION,
+    EVENTS_CHUNKER_VERSION,
+    MARKDOWN_CHUNKER_VERSION,
+    Chunk,
 )
+from chunkers.doc_sections import DEFAULT_HEADER, doc_chunks
+from chunkers.game_summaries import GameFacts, game_summary_chunk
+from chunkers.notable import EventRow, notable_chunks
+from chunkers.schema_cards import CATALOG_SOURCE, schema_cards
 from indexer.source import SourceScan
 from store.files import committed_files
+from store.integrity import quarantine_part
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import SCHEMAS
 from store.settings import Settings
+from store.spec import Documented, doc_files, docs_signature, load_documented
 
-CHUNKER_VERSION = EVENTS_CHUNKER_VERSION
+if TYPE_CHECKING:
+    from store.catalog import Catalog
+
+# Every chunker whose output lands in this table: a bump of any forces a full rebuild.
+CHUNKER_VERSION = f"{EVENTS_CHUNKER_VERSION}+{DOCS_CHUNKER_VERSION}/{MARKDOWN_CHUNKER_VERSION}"
 GAME_DOC_TYPES = ("game_tick", "complete_game", "system_event", "player_action")
 NOTABLE_DOC_TYPES = ("ws_event", "system_event", "player_action", "server_state", "game_tick")
 
@@ -49,7 +62,7 @@ NOTABLE_DOC_TYPES = ("ws_event", "system_event", "player_action", "server_state"
 _FOOTERS: dict[tuple[str, int, int], int] = {}
 
 
-def _rows_in(f: Path) -> int:
+def _rows_in(f: Path, paths: DataPaths) -> int:
     try:
         st = f.stat()
     except FileNotFoundError:
@@ -57,7 +70,14 @@ def _rows_in(f: Path) -> int:
     key = (str(f), st.st_size, st.st_mtime_ns)
     n = _FOOTERS.get(key)
     if n is None:
-        n = _FOOTERS[key] = pq.read_metadata(f).num_rows
+        try:
+            n = _FOOTERS[key] = pq.read_metadata(f).num_rows
+        except (pa.ArrowException, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise
+            # a footer pyarrow cannot read: out of the store, as everywhere (store.integrity)
+            quarantine_part(f, " ".join(str(exc).split())[:300], paths)
+            return 0
     return n
 
 
@@ -68,7 +88,7 @@ def partition_rows(paths: DataPaths) -> dict[tuple[str, str], int]:
         for day, _d in paths.partitions(t):
             files = committed_files(paths, t, day)
             if files:
-                out[(t, day)] = sum(_rows_in(f) for f in files)
+                out[(t, day)] = sum(_rows_in(f, paths) for f in files)
     return out
 
 
@@ -87,18 +107,70 @@ def _shift(day: str, n: int) -> str:
 # ----------------------------------------------------------------------------- sources
 
 
+@dataclass
+class Knowledge:
+    """The catalog and the protocol docs, loaded once per scan by whichever source asks first
+    (the catalog from its cache, the docs parsed against the catalog's names)."""
+
+    paths: DataPaths
+    docs_root: Path | None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _loaded: tuple[Catalog, Documented] | None = field(default=None, repr=False)
+
+    def get(self) -> tuple[Catalog, Documented]:
+        with self._lock:
+            if self._loaded is None:
+                from store.catalog import catalog_from_store
+
+                cat = catalog_from_store(self.paths)
+                self._loaded = (cat, load_documented(self.docs_root, known=cat.names()))
+            return self._loaded
+
+    def fields_by_event(self) -> dict[str, list[str]]:
+        """Event name -> its field paths, documented and observed (the docs' tags)."""
+        cat, docs = self.get()
+        out: dict[str, list[str]] = {}
+        for name in sorted(set(cat.events) | set(docs.events)):
+            paths = [f.path for f in cat.events[name].fields] if name in cat.events else []
+            d = docs.get(name)
+            if d is not None:
+                paths += [p for p in d.fields if p not in paths and not p.startswith("*.")]
+            out[name] = paths
+        return out
+
+
 @dataclass(frozen=True)
 class CatalogSource:
     """Schema cards: one overview, one per field path and one per shape of each event."""
 
-    paths: DataPaths
+    knowledge: Knowledge
     signature: str
     key: str = CATALOG_SOURCE
 
     def chunks(self) -> list[Chunk]:
-        from store.catalog import catalog_from_store
+        cat, docs = self.knowledge.get()
+        return schema_cards(cat, source=self.key, docs=docs)
 
-        return schema_cards(catalog_from_store(self.paths), source=self.key)
+
+@dataclass(frozen=True)
+class DocFileSource:
+    """The sections of one protocol doc file."""
+
+    knowledge: Knowledge
+    root: Path
+    path: Path
+    signature: str
+    header: str = DEFAULT_HEADER
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+    def chunks(self) -> list[Chunk]:
+        text = self.path.read_bytes().decode("utf-8", errors="replace")
+        return doc_chunks(text, path=self.path.relative_to(self.root).as_posix(),
+                          source=self.key, root=str(self.root),
+                          known=self.knowledge.fields_by_event(), header=self.header)
 
 
 @dataclass(frozen=True)
@@ -121,7 +193,7 @@ class GamesSource:
 class NotableSource:
     """Notable events of one day."""
 
-    paths: DataPaths
+    knowledge: Knowledge
     day: str
     signature: str
 
@@ -130,18 +202,42 @@ class NotableSource:
         return f"notable/date={self.day}"
 
     def chunks(self) -> list[Chunk]:
-        return list(notable_chunks(notable_rows(self.paths, self.day, self.key)))
+        _cat, docs = self.knowledge.get()
+        meanings = {n: e.summary for n, e in docs.events.items() if e.summary}
+        rows = notable_rows(self.knowledge.paths, self.day, self.key)
+        return list(notable_chunks(rows, meanings))
 
 
-def scan_sources(settings: Settings) -> SourceScan:
-    """Every source of the events table, from partition row counts (no rows read)."""
+def scan_sources(settings: Settings, doc_header: str = DEFAULT_HEADER) -> SourceScan:
+    """Every source of the events table, from partition row counts and the docs' bytes (no
+    rows read). `doc_header`: the doc sections' contextual header (benchmarks compare)."""
     paths = DataPaths(settings.data_dir)
     rows = partition_rows(paths)
     vfile = paths.validation_manifest
     validation = vfile.read_bytes() if vfile.exists() else b""
+    root = settings.protocol_docs
+    docs_sig = docs_signature(root)
+    knowledge = Knowledge(paths, root)
     sources: list[Any] = []
-    if rows:
-        sources.append(CatalogSource(paths, _digest(sorted(rows.items()), validation)))
+    warnings: list[str] = []
+    unreadable: set[str] = set()
+    if root is not None and not root.is_dir():
+        warnings.append(f"protocol docs root {root} is not a directory")
+    if rows or docs_sig:
+        sources.append(CatalogSource(knowledge, _digest(sorted(rows.items()), validation,
+                                                        docs_sig)))
+    if root is not None:
+        data_sig = _digest(sorted(rows.items()))
+        for f in doc_files(root):
+            try:
+                own = hashlib.sha256(f.read_bytes()).hexdigest()
+            except OSError as exc:
+                warnings.append(f"cannot read {f}: {exc.strerror or exc}")
+                unreadable.add(str(f))  # keep its old rows: it has not vanished
+                continue
+            sources.append(DocFileSource(knowledge, root, f,
+                                         _digest(own, docs_sig, data_sig, doc_header),
+                                         doc_header))
     game_days = sorted({d for (t, d) in rows if t in ("game_tick", "complete_game")})
     for day in game_days:
         near = [(t, d, rows.get((t, d), 0)) for t in GAME_DOC_TYPES
@@ -150,8 +246,10 @@ def scan_sources(settings: Settings) -> SourceScan:
     notable_days = sorted({d for (t, d) in rows if t in NOTABLE_DOC_TYPES})
     for day in notable_days:
         mine = [(t, rows.get((t, day), 0)) for t in NOTABLE_DOC_TYPES]
-        sources.append(NotableSource(paths, day, _digest(mine)))
-    return SourceScan(sources=sources, scope=f"events store at {paths.events}")
+        sources.append(NotableSource(knowledge, day, _digest(mine, docs_sig)))
+    scope = f"events store at {paths.events}" + (f", protocol docs at {root}" if root else "")
+    return SourceScan(sources=sources, owns=lambda key: key not in unreadable,
+                      warnings=warnings, scope=scope)
 
 
 # ----------------------------------------------------------------------------- DuckDB
@@ -301,7 +399,7 @@ def game_facts(paths: DataPaths, day: str) -> list[GameFacts]:
 
 
 # Rows the notable-event chunker can use; everything else of the day (plain ticks, chat,
-# high-rate updates) is left in the store. Must stay a superset of chunkers.events' rules.
+# high-rate updates) is left in the store. Must stay a superset of chunkers.notable's rules.
 _NOTABLE_SQL = """
     WITH u AS (
         SELECT event_id, event_name, ts, seq, direction, source, doc_type, raw_json, game_id,

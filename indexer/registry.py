@@ -24,7 +24,9 @@ ColumnKind = Literal["str", "list"]
 Provider = Callable[[Settings], SourceScan]
 
 # Bump when the LanceDB row layout (base columns or a table's filter columns) changes: it is
-# part of every table fingerprint, so old tables are rebuilt in full, never mixed.
+# part of every table fingerprint, so old tables are rebuilt in full, never mixed. A change
+# of one table's columns that comes with a bump of that table's chunker version (events-2
+# added `events` and `path`) already rebuilds just that table.
 TABLE_FORMAT_VERSION = 1
 
 
@@ -84,11 +86,12 @@ def resolve_provider(provider: str | Provider) -> Provider:
 _TABLES: dict[str, TableSpec] = {
     "events": TableSpec(
         name="events",
-        description="protocol knowledge from captured events: schema cards, game summaries, "
-        "notable events",
+        description="protocol knowledge: schema cards, game summaries and notable events from "
+        "the captured events, and sections of the protocol docs",
         columns=(("kind", "str"), ("event_name", "str"), ("doc_type", "str"),
                  ("direction", "str"), ("game_id", "str"), ("player_id", "str"),
-                 ("date", "str"), ("ts", "str"), ("field", "str"), ("validation", "str")),
+                 ("date", "str"), ("ts", "str"), ("field", "str"), ("validation", "str"),
+                 ("events", "list"), ("path", "str")),
         chunker_version=EVENTS_CHUNKER_VERSION,
         provider="indexer.events_source:scan_sources",
     ),

@@ -69,6 +69,16 @@ def fuse(results: list[SearchResult], vec_ids: list[str], txt_ids: list[str],
     nt = _minmax({i: by_id[i].text_score or 0.0 for i in txt_ids})
     for r in results:
         r.score = 0.5 * nv.get(r.chunk_id, 0.0) + 0.5 * nt.get(r.chunk_id, 0.0)
+
+
+def candidate_depth(k: int, multiple: int) -> int:
+    """How many candidates each list gives a hybrid search of k results: max(10, k * multiple)
+    (multiple 1 is LanceDB's own hybrid depth, max(k, 10))."""
+    if multiple < 1:
+        raise InvalidQueryError(f"hybrid_candidates must be at least 1, got {multiple}")
+    return max(10, k * multiple)
+
+
 REASONING_CAVEAT = ("debug note: recorded reasoning or rationale, not ground truth; "
                     "check it against the data before relying on it")
 _SELECT = ["id", "text", "source", "metadata"]
@@ -267,9 +277,7 @@ class Searcher:
                 continue
             plan.append((spec, tbl, flts, to_sql(flts, spec.column_kinds)))
         searched = len(plan)
-        # Each list gives max(k, 10) candidates, as LanceDB's own hybrid query does: deeper
-        # lists let middling hits of both lists outvote the best hit of one.
-        n = k if mode != "hybrid" else max(k, 10)
+        n = k if mode != "hybrid" else candidate_depth(k, self.settings.hybrid_candidates)
         # BM25 queries start first (LanceDB's async API, off the GIL) and run while this
         # thread embeds the query (~13 ms on one torch thread): see indexer/text_search.py.
         texts = [self._start_fts(spec.name, query, n, where) if mode != "vector" else None

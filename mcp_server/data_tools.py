@@ -9,6 +9,7 @@ from pydantic import Field
 
 from mcp_server.errors import ToolCallError, tool_errors
 from mcp_server.models import (
+    DocumentedField,
     EpisodePage,
     EventDescription,
     EventTypeList,
@@ -53,6 +54,11 @@ def _page(table: pa.Table, offset: int, limit: int, game_id: str, kind: str) -> 
     )
 
 
+def ev_auth(docs: Any, name: str) -> str:
+    d = docs.get(name)
+    return (d.auth or "not said") if d is not None else "not said"
+
+
 def register(server: MCPServer, state: ServerState) -> None:
     """Add the catalog, SQL and game tools to the server."""
 
@@ -67,26 +73,43 @@ def register(server: MCPServer, state: ServerState) -> None:
             str | None, Field(max_length=100, description="case-insensitive part of the name")
         ] = None,
     ) -> Annotated[CallToolResult, EventTypeList]:
-        """Every event name in the store with direction, doc types, count, first and last
-        seen, number of fields and validation status (verified / unverified /
-        needs-correction). Then describe_event(name) for the fields."""
+        """Every event name in the store or the protocol docs with direction, doc types,
+        count, first and last seen, number of fields, validation status (verified /
+        unverified / needs-correction), whether the docs describe it (both,
+        documented_only: never captured, observed_only) with the docs' VERIFIED mark, and
+        per-field drift counts. Then describe_event(name) for the fields."""
+        from store.drift import drift
+
         cat = state.catalog()
+        docs = state.documented()
         out = []
-        for name in cat.names():
-            e = cat.events[name]
-            if direction and direction not in e.directions:
+        for ev in drift(cat, docs):
+            name = ev.event_name
+            e = cat.get(name)
+            dirs = e.directions if e is not None else (
+                {ev.documented_direction: 0} if ev.documented_direction else {})
+            if direction and direction not in dirs and not (
+                    ev.documented_direction == "both" and e is None):
                 continue
             if name_contains and name_contains.lower() not in name.lower():
                 continue
+            counts = ev.counts()
             out.append(EventTypeSummary(
-                event_name=name, count=e.count, directions=e.directions,
-                doc_types=e.doc_types, first_seen=e.first_seen, last_seen=e.last_seen,
-                field_count=len(e.fields), auth=e.auth,
-                validation_status=(e.validation or {}).get("status", "unverified"),
+                event_name=name, count=ev.count, directions=dirs,
+                doc_types=e.doc_types if e else {}, first_seen=e.first_seen if e else None,
+                last_seen=e.last_seen if e else None,
+                field_count=len(e.fields) if e else len(docs.events[name].fields),
+                auth=e.auth if e else f"documented auth required: {ev_auth(docs, name)}",
+                validation_status=ev.validation, documented=ev.status,
+                docs_verified=ev.spec_verified,
+                drift={k: n for k, n in counts.items() if n and k != "needs_validation"},
             ))
         notes = [] if out else ["no event matches; call without filters to see every name"]
-        return respond(EventTypeList(total=len(cat.events), store_rows=cat.rows, events=out,
-                             notes=notes))
+        if not docs.events:
+            notes.append("no protocol docs configured (RUGS_PROTOCOL_DOCS): documented vs "
+                         "observed is not shown")
+        return respond(EventTypeList(total=len(set(cat.events) | set(docs.events)),
+                                     store_rows=cat.rows, events=out, notes=notes))
 
     @server.tool(annotations=READ_ONLY, structured_output=True)
     @tool_errors
@@ -101,14 +124,27 @@ def register(server: MCPServer, state: ServerState) -> None:
         ] = None,
         max_fields: Annotated[int, Field(ge=1, le=300, description="fields to return")] = 60,
     ) -> Annotated[CallToolResult, EventDescription]:
-        """One event from the catalog, computed from the stored data: direction, auth,
-        doc types, phases, validation status, and every field path with JSON types,
-        presence ratio, example values (or the full set of values when few), min/max
-        and format. Unknown names get close matches suggested."""
-        from store.catalog import describe_event as lookup
+        """One event from the catalog and the protocol docs: direction, auth, doc types,
+        phases, validation status (the project's and the docs' VERIFIED mark), what the docs
+        say it is, and every field path with JSON types, presence ratio, example values (or
+        the full set of values when few), min/max, format, the docs' type and meaning and
+        whether docs and data agree; fields only the docs describe are listed apart. Events
+        only the docs describe are described from the docs. Unknown names get close matches
+        suggested."""
+        from store.catalog import EventInfo
+        from store.drift import event_drift, resolve_name
         from store.sandbox import json_value
 
-        e = lookup(state.catalog(), name)
+        cat = state.catalog()
+        docs = state.documented()
+        resolved = resolve_name(set(cat.events) | set(docs.events), name)
+        d = docs.get(resolved)
+        e = cat.get(resolved) or EventInfo(
+            event_name=resolved, count=0, directions={}, doc_types={}, primary_doc_type="",
+            sources={}, first_seen=None, last_seen=None, payload_kinds={}, walked=0,
+            fields=[], phases={}, validation={"status": "unverified"})
+        ev = event_drift(resolved, cat.get(resolved), d, None)
+        per_path = {f.path: f for f in ev.fields}
         fields = [f for f in e.fields if not field_prefix or f.path.startswith(field_prefix)]
         shown = fields[:max_fields]
         notes = []
@@ -123,21 +159,57 @@ def register(server: MCPServer, state: ServerState) -> None:
         def short(vals: list[Any] | None) -> list[Any] | None:
             return None if vals is None else [json_value(v, VALUE_CHARS)[0] for v in vals]
 
+        def doc_of(path: str) -> dict[str, Any]:
+            if d is None:
+                return {}
+            fd = per_path.get(path)
+            df = docs.field_of(resolved, path)
+            status = fd.status if fd is not None else "observed_only"
+            if df is not None and status == "observed_only":
+                status = "both"  # documented inside an unnamed container (`*.name`)
+            out: dict[str, Any] = {"documented": status}
+            if df is not None:
+                out.update(doc_type=df.type_text or None, doc_description=df.description or None,
+                           needs_validation=df.needs_validation)
+            if fd is not None and fd.type_mismatch:
+                out["type_mismatch"] = fd.type_mismatch
+            return out
+
+        missing = [DocumentedField(path=f.path, doc_type=f.documented_type,
+                                   doc_description=f.description,
+                                   needs_validation=f.needs_validation, seen_at=f.observed_at)
+                   for f in ev.fields if f.status == "documented_only"
+                   and (not field_prefix or f.path.startswith(field_prefix))]
+        if d is None and docs.events:
+            notes.append("the protocol docs do not describe this event")
+        elif not docs.events:
+            notes.append("no protocol docs configured (RUGS_PROTOCOL_DOCS)")
+        if e.count == 0:
+            notes.append("documented only: the store holds no such event (never captured)")
+
         return respond(EventDescription(
             event_name=e.event_name, count=e.count, directions=e.directions,
             doc_types=e.doc_types, sources=e.sources, first_seen=e.first_seen,
-            last_seen=e.last_seen, auth=e.auth, phases=e.phases,
+            last_seen=e.last_seen,
+            auth=e.auth if e.count else f"documented auth required: {ev_auth(docs, resolved)}",
+            phases=e.phases,
             validation=e.validation or {"status": "unverified"}, fields_total=len(e.fields),
             fields=[
                 FieldSummary(path=f.path, types=f.type_names, presence=round(f.presence, 4),
                              examples=short(f.examples) or [], values=short(f.values),
-                             min=f.min, max=f.max, format=f.format)
+                             min=f.min, max=f.max, format=f.format, **doc_of(f.path))
                 for f in shown
             ],
             shapes=[{"key": s.key, "count": s.count, "only_here": s.only_here[:20]}
                     for s in e.shapes],
             replies_to=e.replies_to, answered_by=e.answered_by,
-            median_interval_s=e.median_interval_s, notes=notes,
+            median_interval_s=e.median_interval_s, documented=ev.status,
+            docs={} if d is None else {
+                "summary": d.summary, "about": d.about[:3], "direction": d.direction,
+                "auth": d.auth, "phases": d.phases, "category": d.category,
+                "verified": d.verified, "verified_on": d.verified_on, "sources": d.sources,
+                "section": d.section},
+            documented_only_fields=missing, notes=notes,
         ))
 
     @server.tool(annotations=READ_ONLY, structured_output=True)

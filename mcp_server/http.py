@@ -1,4 +1,13 @@
-"""Streamable HTTP transport: loopback by default, bearer token required beyond loopback."""
+"""Streamable HTTP transport: loopback by default, bearer token required beyond loopback.
+
+Every loopback bind (all of 127.0.0.0/8, ::1, localhost) checks the Host and Origin
+headers of each request (DNS rebinding: a web page whose name resolves to 127.0.0.1 makes
+the browser send requests with its own Host and Origin). The SDK turns this on by itself
+only for exactly 127.0.0.1, localhost and ::1; an address such as 127.0.0.2 is just as
+reachable from a local browser, so it gets the same protection rather than a token
+requirement: no token is needed anywhere on this machine, and none of it is open to a
+rebinding page.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,8 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from mcp.server.transport_security import TransportSecuritySettings
 
 from mcp_server.errors import ServerConfigError
 from store.settings import Settings
@@ -31,6 +42,29 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name other than localhost may resolve anywhere
+
+
+def _host_port_pattern(host: str) -> str:
+    """`host:*` as the Host header names it (IPv6 in brackets)."""
+    bare = host.strip("[]")
+    return f"[{bare}]:*" if ":" in bare else f"{bare}:*"
+
+
+def transport_security(host: str) -> TransportSecuritySettings | None:
+    """Host/Origin checks for a loopback bind: only this machine's own names are accepted.
+
+    None beyond loopback: there the bearer token is what protects the server (a page
+    cannot send a token it does not know).
+    """
+    if not is_loopback(host):
+        return None
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", _host_port_pattern(host)]
+    hosts = list(dict.fromkeys(hosts))
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
+    )
 
 
 def check_bind(host: str, token: str | None) -> None:
@@ -86,7 +120,9 @@ def http_app(
 
     check_bind(host, token)
     server, state = build_server(settings, warm=warm)
-    app: ASGIApp = server.streamable_http_app(streamable_http_path=PATH, host=host)
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=PATH, host=host, transport_security=transport_security(host)
+    )
     if token:
         app = BearerAuth(app, token)
     return app, state

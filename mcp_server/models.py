@@ -63,14 +63,22 @@ class SqlResponse(BaseModel):
 
 class EventTypeSummary(BaseModel):
     event_name: str
-    count: int
+    count: int = Field(description="events stored (0: documented in the protocol docs only)")
     directions: dict[str, int]
     doc_types: dict[str, int]
     first_seen: str | None
     last_seen: str | None
     field_count: int
     auth: str
-    validation_status: str
+    validation_status: str = Field(description="`schema verify` status of this project")
+    documented: str = Field(
+        description="both (in the docs and the data), documented_only (never captured) or "
+        "observed_only (not in the docs)")
+    docs_verified: bool | None = Field(
+        None, description="the docs' own VERIFIED mark; null when the docs do not describe it")
+    drift: dict[str, int] = Field(
+        default_factory=dict, description="fields per status (both, documented_only, "
+        "observed_only, trace_wrapper) and type_mismatch: describe_event lists them")
 
 
 class EventTypeList(BaseModel):
@@ -89,6 +97,22 @@ class FieldSummary(BaseModel):
     min: float | None = None
     max: float | None = None
     format: str | None = None
+    documented: str | None = Field(
+        None, description="both, documented_only or observed_only (null: no docs root)")
+    doc_type: str | None = Field(None, description="the type the docs give, as written")
+    doc_description: str | None = Field(None, description="what the docs say it is")
+    type_mismatch: str | None = Field(None, description="the docs' type against the data's")
+    needs_validation: bool | None = Field(
+        None, description="the docs mark this field as not yet validated")
+
+
+class DocumentedField(BaseModel):
+    path: str
+    doc_type: str
+    doc_description: str
+    needs_validation: bool = False
+    seen_at: list[str] = Field(default_factory=list,
+                               description="observed paths with the same name (moved?)")
 
 
 class EventDescription(BaseModel):
@@ -108,6 +132,13 @@ class EventDescription(BaseModel):
     replies_to: dict[str, int] = Field(default_factory=dict)
     answered_by: dict[str, int] = Field(default_factory=dict)
     median_interval_s: float | None = None
+    documented: str = Field(
+        "observed_only", description="both, documented_only (never captured) or observed_only")
+    docs: dict[str, Any] = Field(
+        default_factory=dict, description="what the protocol docs say: summary, direction, "
+        "auth, phases, category, VERIFIED mark and dates, source files")
+    documented_only_fields: list[DocumentedField] = Field(
+        default_factory=list, description="fields the docs describe that the data never showed")
     notes: list[str] = Field(default_factory=list)
 
 

@@ -14,9 +14,14 @@ captured games from the data this server holds, never from memory.
 How to answer:
 1. Protocol questions ("what is X", "which fields does Y carry", "when is Z sent"):
    call search_events first (mode "hybrid"; mode "text" for exact event or field names).
-   Its schema cards name the event, direction, auth, fields, types and examples.
+   Its schema cards name the event, direction, auth, fields, types and examples; its doc
+   sections quote the users' protocol docs (the spec, the field dictionary, the FAQ).
    Then describe_event(name) for the authoritative field list with presence ratios and
-   example values, and its validation status (verified / unverified / needs-correction).
+   example values, what the docs say of each field and whether docs and data agree
+   (documented: both / documented_only / observed_only), and its validation status
+   (verified / unverified / needs-correction, and the docs' own VERIFIED mark). Events the
+   docs describe but the captures never showed (documented_only) are known from the docs
+   alone: say so.
 2. Numbers ("how many", "highest", "at tick N of game G", "average"): use query_sql with
    one SELECT over the views ws_event, game_tick, player_action, server_state,
    system_event, complete_game and all_events. Typed columns hold what people filter on

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from indexer.search import SearchResult
     from store.catalog import Catalog
     from store.sandbox_worker import SqlSandbox
+    from store.spec import Documented
 
 
 class ServerState:
@@ -36,6 +37,7 @@ class ServerState:
         self._embedder: Embedder | None = None
         self._sandbox: SqlSandbox | None = None
         self._catalog: tuple[str, Catalog] | None = None
+        self._documented: tuple[str, Documented] | None = None
         self.warm_error: str | None = None
         self.warm_done = threading.Event()
         self._warm_started = False
@@ -82,6 +84,20 @@ class ServerState:
             self._catalog = held = (fp, cat)
         # Validation records change without the data changing: attach them every time.
         return attach_validation(held[1], load_validation(self.paths))
+
+    def documented(self) -> Documented:
+        """The protocol docs (`RUGS_PROTOCOL_DOCS`) parsed against the catalog's names,
+        re-read only when a doc file or the catalog changed; empty without a docs root."""
+        from store.spec import docs_signature, load_documented
+
+        cat = self.catalog()
+        held_cat = self._catalog[0] if self._catalog else ""
+        key = f"{docs_signature(self.settings.protocol_docs)}:{held_cat}"
+        held = self._documented
+        if held is None or held[0] != key:
+            docs = load_documented(self.settings.protocol_docs, known=cat.names())
+            self._documented = held = (key, docs)
+        return held[1]
 
     # -- warm-up ----------------------------------------------------------------------
 

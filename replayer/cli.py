@@ -17,7 +17,7 @@ __all__ = ["cli", "main"]
 # `replayer serve` from loading pyarrow and friends before the MCP handshake.
 _MODULES: dict[str, tuple[str, ...]] = {
     "data": ("replayer.data_cmds", "replayer.query_cmds", "replayer.catalog_cmds"),
-    "schema": ("replayer.schema_cmds",),
+    "schema": ("replayer.schema_cmds", "replayer.drift_cmds"),
     "ingest": ("replayer.ingest_cmds",),
     "legacy": ("replayer.ingest_cmds",),
     "index": ("replayer.index_cmds",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from store.writer import EventWriter
 REPO = Path(__file__).resolve().parents[1]
 # Small real excerpts shipped with the repository; ../shared/data holds the full corpus.
 SAMPLES = REPO / "tests" / "fixtures" / "ingest"
-QUESTION = "what fields are in playerUpdate? the player's cash balance"
+# A small excerpt of the users' protocol spec (its playerUpdate and requestSidebet sections).
+DOCS_SAMPLE = REPO / "tests" / "fixtures" / "protocol_docs"
+QUESTION = "What fields are in playerUpdate?"
+ANSWER_CHARS = 1_200  # of the best hit, shown whole up to this
 
 
 def _captures(directory: Path) -> list[Path]:
@@ -28,15 +32,19 @@ def _captures(directory: Path) -> list[Path]:
 @click.option("--from", "source", type=click.Path(path_type=Path, file_okay=False, exists=True),
               default=None, help="Directory of capture files (and a legacy/ subfolder). "
               "Default: the sample excerpts shipped in tests/fixtures/ingest.")
+@click.option("--docs", "docs_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              default=None, help="Protocol docs root (default: $RUGS_PROTOCOL_DOCS, else the "
+              "--from directory's protocol_docs/, else the sample in tests/fixtures).")
 @click.option("--question", default=QUESTION, show_default=True, help="What to ask at the end.")
 @pass_settings
-def quickstart(settings: Settings, source: Path | None, question: str) -> None:
+def quickstart(settings: Settings, source: Path | None, docs_dir: Path | None,
+               question: str) -> None:
     """Run the main job end to end on embedded defaults: no server to start.
 
     \b
     1. ingest every capture in the sample directory (and its legacy/ recordings)
     2. build the events, code_context and debug_notes indexes
-    3. answer one protocol question from the index
+    3. answer one protocol question from the index (its best hit shown whole)
 
     \b
     Examples:
@@ -50,7 +58,12 @@ def quickstart(settings: Settings, source: Path | None, question: str) -> None:
     if not directory.is_dir():
         raise click.ClickException(
             f"no sample directory at {directory}; pass --from DIR with capture files")
+    docs = docs_dir or settings.protocol_docs or next(
+        (d for d in ((source / "protocol_docs") if source else None, DOCS_SAMPLE)
+         if d is not None and d.is_dir()), None)
+    settings = settings.with_(protocol_docs=docs)
     click.echo(f"data root: {settings.data_dir}")
+    click.echo(f"protocol docs: {docs}")
     t0 = time.perf_counter()
     with EventWriter.open(settings) as writer:
         for f in _captures(directory):
@@ -71,7 +84,18 @@ def quickstart(settings: Settings, source: Path | None, question: str) -> None:
             click.echo(f"  warning: {r.table}: {w}", err=True)
     click.echo(f"indexes built in {time.perf_counter() - t0:.1f} s")
     click.echo(f"\nQ: {question}")
-    for hit in search(settings, question, k=3):
-        first = hit.text.strip().splitlines()[0][:110]
-        click.echo(f"  [{hit.table} {hit.score:.3f}] {first}\n      source: {hit.source}")
+    hits = search(settings, question, k=5)
+    # The answer to "what fields are in X" is X's overview card (its field list): shown
+    # whole when it is among the top hits, with the hits' ranks beside it.
+    best = next((h for h in hits if h.metadata.get("kind") == "schema_card"), None)
+    for n, hit in enumerate(hits[:3], start=1):
+        text = " ".join(hit.text.split())
+        click.echo(f"  {n}. [{hit.table} {hit.score:.3f}] {text[:110]}\n      source: {hit.source}")
+    if best is not None:
+        text = " ".join(best.text.split())
+        shown = text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS] + " …"
+        rank = hits.index(best) + 1
+        click.echo(f"\n  the field list (hit {rank}, {best.metadata.get('event_name')}'s "
+                   "overview card):")
+        click.echo(textwrap.indent(textwrap.fill(shown, 96), "    "))
     click.echo("\nNext: replayer data status | replayer index query \"…\" | replayer serve")

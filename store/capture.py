@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import IO, Any
 
-from store.errors import IngestError, RecordRejected
-from store.event import event_id_for
+from store.errors import IngestError, InvalidEventError, RecordRejected
+from store.event import MAX_JSON_DEPTH, check_text, event_id_for, parse_ts
 from store.payload import is_trace
 
 # The stdlib JSON string scanner (C-accelerated); typeshed does not declare it.
@@ -63,6 +63,10 @@ _SENT_ACTION_HINT = re.compile(r"order|sidebet|short", re.IGNORECASE)
 _SOURCES = {"cdp_intercept": "cdp", "cdp": "cdp"}
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+
+
+# JSON nested past Python's recursion limit makes the stdlib scanner raise RecursionError.
+_TOO_DEEP = f"nested too deeply to read (the store takes up to {MAX_JSON_DEPTH} levels)"
 
 
 @dataclass(frozen=True)
@@ -186,21 +190,25 @@ def _history_spans(payload: Any, text: str) -> tuple[tuple[int, int], ...]:
 
 
 def resolve_ts(value: Any, naive_tz: tzinfo | None = None, what: str = "ts") -> datetime:
-    """An aware datetime from an ISO-8601 string (naive -> `naive_tz`, default UTC) or epoch ms."""
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise RecordRejected(f"{what} is not an ISO-8601 timestamp: {value[:40]!r}") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=naive_tz or UTC)
-        return dt.astimezone(UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise RecordRejected(f"{what} {value!r} is not a usable epoch-ms time") from None
-    raise RecordRejected(f"{what} is missing or not a timestamp ({type(value).__name__})")
+    """An aware datetime from an ISO-8601 string (naive -> `naive_tz`, default UTC) or epoch ms.
+
+    The store's one rule (`store.event.parse_ts`); a datetime object is not a capture value.
+    """
+    if isinstance(value, datetime):
+        raise RecordRejected(f"{what} is missing or not a timestamp (datetime)")
+    try:
+        return parse_ts(value, what, naive_tz)
+    except InvalidEventError as exc:
+        raise RecordRejected(str(exc)) from None
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise RecordRejected(f"{what} is missing or not a string")
+    try:
+        return check_text(value, what)
+    except InvalidEventError as exc:
+        raise RecordRejected(str(exc)) from None
 
 
 def record_format(keys: Any) -> str | None:
@@ -240,6 +248,8 @@ def parse_record(
         members, _ = object_members(text, start)
     except (json.JSONDecodeError, IndexError) as exc:
         raise RecordRejected(f"not a JSON object: {_short(exc)}") from None
+    except RecursionError:
+        raise RecordRejected(_TOO_DEEP) from None
     fmt = record_format(members)
     if fmt is None:
         keys = ", ".join(sorted(members)[:8]) or "none"
@@ -250,8 +260,7 @@ def parse_record(
     else:
         name, ts_value = members["event"][0], members["ts"][0]
         seq = members["seq"][0] if "seq" in members else position
-    if not isinstance(name, str) or not name:
-        raise RecordRejected("event name is missing or not a string")
+    name = _name(name, "event name")
     if isinstance(seq, bool) or not isinstance(seq, int):
         raise RecordRejected(f"seq is not an integer: {seq!r}")
     direction = "received"
@@ -283,11 +292,11 @@ def parse_key_sample(
         members, _ = object_members(text, start)
     except (json.JSONDecodeError, IndexError) as exc:
         raise RecordRejected(f"sample {name!r} is not a JSON object: {_short(exc)}") from None
+    except RecursionError:
+        raise RecordRejected(f"sample {name!r} is {_TOO_DEEP}") from None
     if not {"event_type", "timestamp_ms", "data"} <= members.keys():
         raise RecordRejected(f"sample {name!r} lacks event_type, timestamp_ms or data")
-    event_name = members["event_type"][0]
-    if not isinstance(event_name, str) or not event_name:
-        raise RecordRejected(f"sample {name!r}: event_type is not a string")
+    event_name = _name(members["event_type"][0], f"sample {name!r}: event_type")
     data, d_start, d_end = members["data"]
     return _wire_event(
         name=event_name,
@@ -317,6 +326,8 @@ def _wire_event(
         spans = _history_spans(payload, raw)
     except json.JSONDecodeError as exc:  # cannot happen for text the scanner just read
         raise RecordRejected(f"payload not readable: {_short(exc)}") from None
+    except RecursionError:
+        raise RecordRejected(_TOO_DEEP) from None
     return WireEvent(
         event_name=name,
         ts=ts,
@@ -342,6 +353,8 @@ def parse_jsonl_line(
         members, _ = object_members(line, i)
     except (json.JSONDecodeError, IndexError) as exc:
         raise RecordRejected(f"not JSON: {_short(exc)}") from None
+    except RecursionError:
+        raise RecordRejected(_TOO_DEEP) from None
     if record_format(members) is None and is_key_samples({k: v[0] for k, v in members.items()}):
         return [
             parse_key_sample(k, line, s, session_id=session_id, position=n)
@@ -457,7 +470,12 @@ def iter_document(stream: IO[str], chunk_chars: int = 1 << 20) -> Iterator[DocIt
                     start = _skip_ws(buf, j + 1)
                 else:
                     start = pos
-                _, end = _DECODER.raw_decode(buf, start)
+                try:
+                    _, end = _DECODER.raw_decode(buf, start)
+                except RecursionError:
+                    # too deep for the stdlib scanner: find its end without recursion; the
+                    # item is then rejected by parse_doc_item, the document read on
+                    end = _container_end(buf, start)
                 # a number at the very end of the buffer may continue in the next chunk
                 if end >= len(buf) and not eof:
                     raise _error("incomplete", buf, end)
@@ -480,6 +498,25 @@ def iter_document(stream: IO[str], chunk_chars: int = 1 << 20) -> Iterator[DocIt
             end=end,
         )
         pos = end
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|"|[\[\]{}]', re.DOTALL)
+
+
+def _container_end(s: str, i: int) -> int:
+    """End of the JSON object or array starting at s[i], found iteratively (any depth)."""
+    depth = 0
+    for m in _TOKEN.finditer(s, i):
+        tok = m.group()
+        if tok in ("{", "["):
+            depth += 1
+        elif tok in ("}", "]"):
+            depth -= 1
+            if depth == 0:
+                return m.end()
+        elif tok == '"':
+            break  # an unterminated string: the item is not complete in the buffer
+    raise _error("incomplete", s, len(s))
 
 
 def parse_doc_item(

@@ -1,4 +1,10 @@
-"""Compact a partition's small flush files into large sorted ZSTD files, atomically, online."""
+"""Compact a partition's small flush files into large sorted ZSTD files, atomically, online.
+
+DuckDB sorts (out of core, bounded memory); pyarrow writes the output, because DuckDB
+writes no page checksums. Every input is read through pyarrow first, every page against
+its checksum: a damaged input goes to quarantine instead of into the merged file, where
+it would otherwise get fresh, valid checksums over wrong values.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,34 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from store.errors import SchemaVersionError, WriterLockedError
-from store.files import JOURNAL_NAME, partition_files, read_journal
+from store.errors import SchemaVersionError, StoreError, WriterLockedError, storage_errors
+from store.files import JOURNAL_NAME, is_compacted, partition_files, read_journal
+from store.integrity import PARQUET_WRITE_OPTIONS, parquet_problem, quarantine_part
 from store.locks import FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
-from store.schema import write_json_atomic
+from store.schema import SCHEMAS, write_json_atomic
 from store.views import sql_literal
 
 # Rows per compacted file: a past day of ticks (~345k) becomes one file.
 MAX_ROWS_PER_FILE = 1_000_000
 ROW_GROUP_ROWS = 128 * 1024
+ROW_GROUP_BYTES = 128 << 20  # large payloads: a row group stops here first (bounded memory)
+# Columns that grow with the sort order (ts, seq) or nearly so: delta-encoded in compacted
+# files, which makes them smaller than DuckDB's own output (legacy corpus: -5%) and
+# faster to write than dictionary pages that end up plain anyway.
+_DELTA = frozenset({"ts", "seq", "ingested_at", "server_ts", "tick"})
+
+
+def _write_options(schema: pa.Schema) -> dict[str, Any]:
+    delta = [f.name for f in schema if f.name in _DELTA]
+    return {
+        **PARQUET_WRITE_OPTIONS,
+        "use_dictionary": [f.name for f in schema if f.name not in _DELTA],
+        "column_encoding": dict.fromkeys(delta, "DELTA_BINARY_PACKED"),
+    }
 JOURNAL_VERSION = 1
 # Replaced inputs stay on disk (hidden by the journal) this long, so a reader that
 # listed them just before the commit can still finish its query.
@@ -40,10 +63,6 @@ class CompactionStats:
     @property
     def duplicates_dropped(self) -> int:
         return self.rows_in - self.rows_out
-
-
-def _is_compacted(f: Path) -> bool:
-    return f.name.endswith("-c.parquet")
 
 
 def _settle(d: Path, grace: float) -> bool:
@@ -107,22 +126,55 @@ def _sql_list(files: list[Path]) -> str:
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tuple[Any, ...]:
-    row = con.execute(sql, params).fetchone()
-    assert row is not None  # aggregates and OFFSET < count always return a row
-    return row
+    rows = con.execute(sql, params).fetchall()  # all: DuckDB wants a result finished
+    assert rows  # aggregates and OFFSET < count always return a row
+    return tuple(rows[0])
 
 
 def _copy_sorted(con: duckdb.DuckDBPyConnection, source: str, where: str,
-                 params: list[object], dedup: bool, target: Path) -> None:
+                 params: list[object], dedup: bool, target: Path, doc_type: str) -> int:
+    """Sorted rows into `target` (DuckDB sorts, pyarrow writes with page checksums)."""
     qualify = (
         " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY ts, seq) = 1" if dedup else ""
     )
-    target_sql = sql_literal(str(target))
-    con.execute(
-        f"COPY (SELECT * FROM {source}{where}{qualify} ORDER BY ts, seq) TO {target_sql} "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
-        params,
-    )
+    schema = SCHEMAS[doc_type]
+    rel = con.sql(f"SELECT * FROM {source}{where}{qualify} ORDER BY ts, seq", params=params)
+    reader: pa.RecordBatchReader = rel.to_arrow_reader(8192)
+    rows = 0
+    with pq.ParquetWriter(target, schema, **_write_options(schema)) as out:
+        pending: list[pa.RecordBatch] = []
+        pending_rows = pending_bytes = 0
+        for batch in reader:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            pending_bytes += batch.nbytes
+            if pending_rows >= ROW_GROUP_ROWS or pending_bytes >= ROW_GROUP_BYTES:
+                table = pa.Table.from_batches(pending).select(schema.names).cast(schema)
+                out.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                rows += table.num_rows
+                pending, pending_rows, pending_bytes = [], 0, 0
+        if pending:
+            table = pa.Table.from_batches(pending).select(schema.names).cast(schema)
+            out.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            rows += table.num_rows
+    with open(target, "rb+") as f:
+        os.fsync(f.fileno())
+    return rows
+
+
+def _verified_inputs(directory: Path, files: list[Path]) -> list[Path]:
+    """The inputs whose every page matches its checksum; the others go to quarantine."""
+    good = []
+    for f in files:
+        try:
+            problem = parquet_problem(f)
+        except FileNotFoundError:
+            continue
+        if problem is None:
+            good.append(f)
+        else:
+            quarantine_part(f, problem)
+    return good
 
 
 def compact_partition(
@@ -137,13 +189,19 @@ def compact_partition(
     if not _settle(directory, grace):
         return 0, 0, 0, 0  # the last compaction's inputs may still be read
     files = partition_files(directory)
-    if len(files) <= 1 and all(_is_compacted(f) for f in files):
+    if len(files) <= 1 and all(is_compacted(f) for f in files):
         return 0, 0, 0, 0
+    files = _verified_inputs(directory, files)
+    if not files or (len(files) == 1 and is_compacted(files[0])):
+        return 0, 0, 0, 0
+    stamp = time.time_ns()
+    tmps: list[Path] = []
     con = duckdb.connect(":memory:")
     try:
         tmp_dir = directory.parent.parent.parent / ".duckdb_tmp"
         con.execute("SET temp_directory = ?", [str(tmp_dir)])
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET TimeZone = 'UTC'")
         source = f"read_parquet({_sql_list(files)}, hive_partitioning=false, union_by_name=true)"
         rows_in, distinct = _one(
             con, f"SELECT count(*), count(DISTINCT event_id) FROM {source}", []
@@ -158,8 +216,8 @@ def compact_partition(
                     [k * MAX_ROWS_PER_FILE],
                 )
                 bounds.append(b)
-        stamp = time.time_ns()
         outputs = [f"part-{stamp:020d}-{os.getpid()}-{n:03d}-c.parquet" for n in range(n_out)]
+        rows_out = 0
         for n, name in enumerate(outputs):
             conds = []
             params: list[object] = []
@@ -170,11 +228,12 @@ def compact_partition(
                 conds.append("ts < ?")
                 params.append(bounds[n])
             where = (" WHERE " + " AND ".join(conds)) if conds else ""
-            _copy_sorted(con, source, where, params, dedup, directory / f".tmp-{name}")
-            with open(directory / f".tmp-{name}", "rb+") as f:
-                os.fsync(f.fileno())
-        tmps = _sql_list([directory / f".tmp-{n}" for n in outputs])
-        (rows_out,) = _one(con, f"SELECT count(*) FROM read_parquet({tmps})", [])
+            tmps.append(directory / f".tmp-{name}")
+            rows_out += _copy_sorted(con, source, where, params, dedup, tmps[-1], doc_type)
+    except BaseException:
+        for t in tmps:  # a failed merge (a full disk) leaves nothing behind
+            t.unlink(missing_ok=True)
+        raise
     finally:
         con.close()
     write_json_atomic(
@@ -207,7 +266,11 @@ def compact(
         _recover_locked(paths, grace)
         for t in doc_types:
             for _, d in paths.partitions(t):
-                fi, fo, ri, ro = compact_partition(d, t, grace)
+                try:
+                    with storage_errors(f"compacting {d}"):
+                        fi, fo, ri, ro = compact_partition(d, t, grace)
+                except duckdb.Error as exc:
+                    raise StoreError(f"compacting {d}: {' '.join(str(exc).split())}") from exc
                 partitions += 1 if fi else 0
                 files_in += fi
                 files_out += fo

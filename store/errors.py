@@ -6,6 +6,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     ├── StoreError                      store/errors.py
     │   ├── WriterLockedError           another process holds the single-writer lock
     │   ├── WriterClosedError           write() after close()
+    │   ├── WriterFailedError           a failed fsync: the writer must be reopened
     │   ├── SchemaVersionError          an on-disk format newer than this code
     │   ├── InvalidEventError           one event failed validation (the batch goes on)
     │   ├── QueryError                  a DuckDB query failed or found nothing to answer
@@ -13,8 +14,12 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   ├── IngestError                 an input cannot be read as any capture format
     │   │   └── RecordRejected          one record cannot be read: it goes to the rejects file
     │   ├── CatalogError                the event catalog cannot be built, read or asked
+    │   ├── DocsError                   the protocol docs root is not set or cannot be read
     │   ├── ValidationError             a validation record was refused
-    │   └── InvalidNoteError            a debug note was refused; nothing was written
+    │   ├── InvalidNoteError            a debug note was refused; nothing was written
+    │   ├── SettingsError               a setting's value cannot be used (names its variable)
+    │   └── StorageError                the file system refused a read or write
+    │       └── DiskFullError           no space left (ENOSPC, EDQUOT, EFBIG)
     ├── ChunkerError                    chunkers/errors.py
     │   ├── DuplicateChunkIdError       one source produced two chunks with one id
     │   └── NoteRecordError             a stored note lacks what the notes chunker needs
@@ -43,6 +48,10 @@ class sets a default, a raise site may pass its own (`QueryError(msg, hint=...)`
 """
 
 from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class RugsError(Exception):
@@ -100,6 +109,10 @@ class WriterClosedError(StoreError):
     """write() was called on a writer that was closed."""
 
 
+class WriterFailedError(StoreError):
+    """The writer hit a storage error it cannot vouch for (a failed fsync); reopen it."""
+
+
 class QueryError(StoreError):
     """A DuckDB query failed or was refused."""
 
@@ -120,9 +133,56 @@ class CatalogError(StoreError):
     """The event catalog cannot be built or read, or names no such event."""
 
 
+class DocsError(StoreError):
+    """The protocol docs root is not set, or is not a directory of markdown files."""
+
+    hint = ("The protocol docs are configured outside the agent (RUGS_PROTOCOL_DOCS, a "
+            "folder of markdown files such as WEBSOCKET_EVENTS_SPEC.md).")
+
+
 class ValidationError(StoreError):
     """A validation record was refused (unknown status, empty event name, bad file)."""
 
 
 class InvalidNoteError(StoreError):
     """A note was refused (empty topic or text, too long, bad tags); nothing was written."""
+
+
+class SettingsError(StoreError):
+    """A setting (environment variable or flag) has a value that cannot be used."""
+
+
+class StorageError(StoreError):
+    """The file system refused a read or write under the data root (I/O error, permissions)."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, doing: str) -> StorageError:
+        """The typed error for an OSError met while `doing` something (one line)."""
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = exc.strerror or one_line(exc) or type(exc).__name__
+        if exc.errno in _FULL:
+            return DiskFullError(f"{doing}: {reason}{where}; free space on that file system "
+                                 "(df -h), then run the command again: nothing acknowledged "
+                                 "was lost")
+        return StorageError(f"{doing}: {reason}{where}")
+
+
+class DiskFullError(StorageError):
+    """No space left (or the quota is used up) on the file system of the data root."""
+
+    hint = ("The data root's disk is full: a person frees space outside the agent; nothing "
+            "acknowledged was lost.")
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+@contextmanager
+def storage_errors(doing: str) -> Iterator[None]:
+    """Turn an OSError raised inside into a StorageError (DiskFullError when out of space)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise StorageError.from_os_error(exc, doing) from exc

@@ -6,10 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from store.integrity import usable
 from store.paths import DOC_TYPES, DataPaths
 
 PART_GLOB = "part-*.parquet"
+COMPACTED_SUFFIX = "-c.parquet"  # compaction outputs; the writer's flush files never end so
 JOURNAL_NAME = "_compaction.json"
+
+
+def is_compacted(f: Path) -> bool:
+    """Whether a part file was written by compaction (it replaced other files of its partition)."""
+    return f.name.endswith(COMPACTED_SUFFIX)
 
 
 def read_journal(partition_dir: Path) -> dict[str, Any] | None:
@@ -29,7 +36,9 @@ def partition_files(partition_dir: Path) -> list[Path]:
 
     Temp files never match `part-*.parquet`. While a compaction's journal says its
     output has been renamed into place, its inputs are hidden, so readers see every
-    event exactly once even before the inputs are unlinked.
+    event exactly once even before the inputs are unlinked. A file that fails the cheap
+    structural check (truncated, emptied, overwritten) is moved to quarantine and left
+    out (store.integrity), so no reader ever trips over it.
     """
     files = sorted(partition_dir.glob(PART_GLOB))
     journal = read_journal(partition_dir)
@@ -40,7 +49,7 @@ def partition_files(partition_dir: Path) -> list[Path]:
         else:
             hidden = set(outputs)
         files = [f for f in files if f.name not in hidden]
-    return files
+    return [f for f in files if usable(f)]
 
 
 def committed_files(

@@ -17,6 +17,7 @@ from typing import IO, Any, Protocol
 
 from store.capture import (
     LAYOUT_JSONL,
+    DocItem,
     WireEvent,
     detect_layout,
     iter_document,
@@ -24,20 +25,26 @@ from store.capture import (
     parse_doc_item,
     parse_jsonl_line,
 )
-from store.errors import IngestError, RecordRejected, SchemaVersionError
+from store.errors import DiskFullError, IngestError, SchemaVersionError, StorageError
+from store.event import normalize_record
 from store.paths import DataPaths
-from store.rejects import RejectsFile
+from store.rejects import REJECTABLE, RejectsFile, rejection_reason
 from store.schema import write_json_atomic
+from store.settings import Settings
 
 CHECKPOINT_VERSION = 1
 HEAD_BYTES = 4096  # how much of a file's start identifies it in a checkpoint
 READ_CHUNK = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+# --follow on a full disk: retry the batch in hand, waiting up to this long between tries.
+FULL_DISK_RETRY_MAX_S = 5.0
 
 
 class _Writer(Protocol):
     paths: DataPaths
+    settings: Settings
 
-    def write_many(self, events: Any) -> Any: ...
+    def write_records(self, records: Any) -> Any: ...
 
 
 @dataclass
@@ -189,51 +196,99 @@ def iter_complete_lines(
 
 
 class _Run:
-    """State of one ingest: the pending batch, its origins, the summary, the rejects file."""
+    """State of one ingest: the pending batch, its origins, the summary, the rejects file.
+
+    The batch holds records, one per wire event: its rows in every doc type it lands in.
+    The writer stores a record whole or rejects it whole (`EventWriter.write_records`).
+    """
 
     def __init__(self, writer: _Writer, summary: IngestSummary, rejects: RejectsFile,
-                 batch_events: int) -> None:
+                 batch_events: int, retry_full: threading.Event | None = None) -> None:
         self.writer = writer
         self.summary = summary
         self.rejects = rejects
         self.batch_events = batch_events
-        self.rows: list[dict[str, Any]] = []
-        self.origin: list[tuple[int, str]] = []  # (line, event name) per row
-        self.seen_games: set[str] = set()
+        # set: a full disk makes commit() wait and retry (--follow) until this is set
+        self.retry_full = retry_full
+        self.records: list[list[dict[str, Any]]] = []
+        self.origin: list[tuple[int, str]] = []  # (line, event name) per record
+        self.rows = 0
+        self.stored_games: set[str] = set()  # complete_game ids stored by this run
 
-    def add_events(self, events: list[WireEvent], line: int) -> None:
-        for ev in events:
-            self.summary.read += 1
-            for row in map_event(ev):
-                if row["doc_type"] == "complete_game":
-                    # gameHistory repeats each finished game on many ticks
-                    if row["event_id"] in self.seen_games:
+    def add(self, raw: str, line: int, events_of: Callable[[], list[WireEvent]]) -> None:
+        """Add the records of one line (or document item), validated now, while the text
+        is at hand: a bad line goes to the rejects file whole, with its text."""
+        try:
+            pending = []
+            now = datetime.now(UTC)
+            limit = self.writer.settings.max_payload_bytes
+            for ev in events_of():
+                rows = []
+                for row in map_event(ev):
+                    if row["doc_type"] == "complete_game" and row["event_id"] in self.stored_games:
+                        # gameHistory repeats each finished game on many ticks
                         self.summary.duplicates += 1
                         continue
-                    self.seen_games.add(row["event_id"])
-                self.rows.append(row)
-                self.origin.append((line, ev.event_name))
+                    rows.append(row)
+                # the store's one validation; the writer applies it again (same verdict)
+                pending.append((ev.event_name, normalize_record(
+                    rows, ingested_at=now, max_payload_bytes=limit)))
+        except REJECTABLE as exc:
+            self.reject(line, rejection_reason(exc), raw)
+            return
+        for name, rows in pending:
+            self.summary.read += 1
+            self.records.append(rows)
+            self.origin.append((line, name))
+            self.rows += len(rows)
 
     def reject(self, line: int, reason: str, text: str | None) -> None:
         self.rejects.add(line, reason, text)
         self.summary.rejected += 1
 
     def full(self) -> bool:
-        return len(self.rows) >= self.batch_events
+        return self.rows >= self.batch_events
 
     def commit(self) -> None:
         """Write the pending batch; returns once it is durable."""
-        if not self.rows:
+        if not self.records:
             return
-        res = self.writer.write_many(self.rows)
+        res = self._write()
         for k, v in res.written.items():
             self.summary.written[k] = self.summary.written.get(k, 0) + v
         self.summary.duplicates += res.duplicates
+        refused = {rej.index for rej in res.rejected}
         for rej in res.rejected:
+            # validated already, so only a row Arrow cannot take gets here; the line text
+            # is gone by now (memory stays bounded by the batch), its payload is not
             line, name = self.origin[rej.index]
-            self.reject(line, f"{name}: refused by the writer: {rej.reason}", None)
-        self.rows, self.origin = [], []
+            self.reject(line, f"{name}: refused by the writer: {rej.reason}",
+                        self.records[rej.index][0].get("raw_json"))
+        for i, rows in enumerate(self.records):
+            if i not in refused:
+                self.stored_games.update(
+                    r["event_id"] for r in rows if r["doc_type"] == "complete_game")
+        self.records, self.origin, self.rows = [], [], 0
         self.rejects.flush()
+
+    def _write(self) -> Any:
+        wait = 0.5
+        warned = False
+        while True:
+            try:
+                return self.writer.write_records(self.records)
+            except DiskFullError as exc:
+                # the writer took nothing of the batch: it can be offered again as it is
+                stop = self.retry_full
+                if stop is None or stop.is_set():
+                    raise
+                if not warned:
+                    print(f"warning: {exc}; retrying every {FULL_DISK_RETRY_MAX_S:.0f} s "
+                          "until there is space (Ctrl-C stops)", file=sys.stderr, flush=True)
+                    warned = True
+                if stop.wait(wait):
+                    raise
+                wait = min(FULL_DISK_RETRY_MAX_S, wait * 2)
 
 
 def ingest(
@@ -265,7 +320,8 @@ def ingest(
     paths = writer.paths
     summary = IngestSummary(input=name)
     rejects = RejectsFile.for_source(paths, "ingest", name)
-    run = _Run(writer, summary, rejects, batch_events)
+    stop = stop or threading.Event()
+    run = _Run(writer, summary, rejects, batch_events, retry_full=stop if follow else None)
     if follow and is_stdin:
         raise IngestError("--follow tails a file; a pipe is read to its end without it")
     try:
@@ -305,7 +361,10 @@ def ingest(
                 )
                 run.commit()
     finally:
-        out = rejects.close()
+        try:
+            out = rejects.close()
+        except StorageError:
+            out = rejects.path if rejects.count else None  # the error in flight says more
         summary.rejects_file = str(out) if out else None
         summary.elapsed_s = time.perf_counter() - t0
     return summary
@@ -314,6 +373,8 @@ def ingest(
 def _handle_line(
     run: _Run, raw: bytes, line_no: int, session_id: str, naive_tz: tzinfo | None
 ) -> None:
+    if line_no == 1 and raw.startswith(_BOM):
+        raw = raw[len(_BOM):]  # a byte order mark is not part of the first record
     if not raw.strip():
         return
     run.summary.lines += 1
@@ -322,12 +383,8 @@ def _handle_line(
     except UnicodeDecodeError:
         run.reject(line_no, "not UTF-8 text", raw.decode(errors="replace"))
         return
-    try:
-        events = parse_jsonl_line(text, session_id=session_id, line_no=line_no, naive_tz=naive_tz)
-    except RecordRejected as exc:
-        run.reject(line_no, str(exc), text)
-        return
-    run.add_events(events, line_no)
+    run.add(text, line_no, lambda: parse_jsonl_line(
+        text, session_id=session_id, line_no=line_no, naive_tz=naive_tz))
 
 
 def _ingest_lines(
@@ -383,12 +440,10 @@ def _ingest_document(
     try:
         for item in iter_document(text):
             run.summary.lines += 1
-            try:
-                ev = parse_doc_item(item, session_id=session_id, naive_tz=naive_tz)
-            except RecordRejected as exc:
-                run.reject(item.line, str(exc), item.text[item.start : item.end])
-                continue
-            run.add_events([ev], item.line)
+            def events(it: DocItem = item) -> list[WireEvent]:
+                return [parse_doc_item(it, session_id=session_id, naive_tz=naive_tz)]
+
+            run.add(item.text[item.start : item.end], item.line, events)
             if progress:
                 progress(item.end - item.start)
             if run.full():

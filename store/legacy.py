@@ -8,72 +8,48 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Context, Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from store.errors import IngestError, RecordRejected
+from store.errors import IngestError, InvalidEventError, RecordRejected
+from store.event import (
+    INT32,
+    MAX_JSON_DEPTH,
+    check_payload,
+    check_text,
+    column_value,
+    parse_ts,
+    to_str,
+)
 from store.paths import DataPaths
-from store.rejects import RejectsFile
+from store.rejects import REJECTABLE, RejectsFile, rejection_reason
 from store.schema import SCHEMAS, nullable
+from store.settings import Settings
 
 SOURCE = "legacy"
 TICK = "tick"
 _QUANTUM = Decimal(1).scaleb(-18)
-_CTX = Context(prec=60)
-_MAX_MONEY = Decimal(10) ** 20
-_INT32 = 2**31
+_CTX = Context(prec=38)
+_BOM = b"\xef\xbb\xbf"
 # Columns the writer fills itself.
 _FILLED = frozenset({"doc_type", "ingested_at", "schema_version"})
+# A tick record's fields are named like their game_tick columns.
+_TICK_COLUMNS = ("tick", "price", "phase", "active", "rugged", "cooldown_timer", "trade_count")
 
 
 # -- pure mapping ---------------------------------------------------------------------------
 
 
-def _int(rec: Mapping[str, Any], name: str) -> int | None:
-    v = rec.get(name)
-    if v is None:
-        return None
-    if type(v) is int and -_INT32 <= v < _INT32:
-        return v
-    if isinstance(v, float) and v.is_integer() and -_INT32 <= v < _INT32:
-        return int(v)
-    raise RecordRejected(f"{name} is not a 32-bit integer: {v!r}")
-
-
-def _money(rec: Mapping[str, Any], name: str) -> Decimal | None:
-    v = rec.get(name)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise RecordRejected(f"{name} is not a number: {v!r}")
+def _col(doc_type: str, column: str, value: Any) -> Any:
+    """A typed column value by the store's one validation (store.event.column_value)."""
     try:
-        # via the shortest repr, never the binary value: 1.1 stays 1.1
-        d = Decimal(repr(v)).quantize(_QUANTUM, context=_CTX)
-    except InvalidOperation:
-        raise RecordRejected(f"{name} is not a finite number: {v!r}") from None
-    if abs(d) >= _MAX_MONEY:
-        raise RecordRejected(f"{name} is out of range: {v!r}")
-    return d
-
-
-def _bool(rec: Mapping[str, Any], name: str) -> bool | None:
-    v = rec.get(name)
-    if v is None or v is True or v is False:
-        return v
-    raise RecordRejected(f"{name} is not true/false: {v!r}")
-
-
-def _str(rec: Mapping[str, Any], name: str) -> str | None:
-    v = rec.get(name)
-    if v is None or type(v) is str:
-        return v
-    if type(v) is int:
-        return str(v)
-    raise RecordRejected(f"{name} is not a string: {v!r}")
+        return column_value(doc_type, column, value)
+    except InvalidEventError as exc:
+        raise RecordRejected(str(exc)) from None
 
 
 def legacy_ts(value: Any) -> tuple[datetime, str]:
@@ -81,33 +57,31 @@ def legacy_ts(value: Any) -> tuple[datetime, str]:
 
     The isoformat feeds the deterministic event id; for the recorder's own naive
     isoformat strings it is the string plus "+00:00", which skips a slow isoformat().
+    Anything else goes through the store's one time rule (`store.event.parse_ts`).
     """
-    if not isinstance(value, str):
-        raise RecordRejected(f"timestamp is missing or not a string: {value!r}")
-    n = len(value)
-    if (n == 26 or n == 19) and value[10:11] == "T" and value[20:] != "000000":
-        # the recorder's naive isoformat(): parse it as UTC directly, keep its text
-        iso = value + "+00:00"
-        try:
-            return datetime.fromisoformat(iso), iso
-        except ValueError:
-            pass
+    if isinstance(value, str):
+        n = len(value)
+        if (n == 26 or n == 19) and value[10:11] == "T" and value[20:] != "000000":
+            # the recorder's naive isoformat(): parse it as UTC directly, keep its text
+            iso = value + "+00:00"
+            try:
+                return datetime.fromisoformat(iso), iso
+            except ValueError:
+                pass
+    if isinstance(value, datetime):
+        raise RecordRejected("timestamp is missing or not a timestamp (datetime)")
     try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise RecordRejected(f"timestamp is not ISO-8601: {value[:40]!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-        return dt, dt.isoformat()
-    dt = dt.astimezone(UTC)
+        dt = parse_ts(value, "timestamp")
+    except InvalidEventError as exc:
+        raise RecordRejected(str(exc)) from None
     return dt, dt.isoformat()
 
 
 def legacy_event_id(event_name: str, ts_iso: str, raw: str) -> str:
     """store.event.event_id_for(SOURCE, event_name, ts, raw), given ts_iso = ts.isoformat()."""
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"{SOURCE}\x1f{event_name}\x1f{ts_iso}\x1f".encode())
-    h.update(raw.encode())
+    h.update(f"{SOURCE}\x1f{event_name}\x1f{ts_iso}\x1f".encode("utf-8", "surrogatepass"))
+    h.update(raw.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
@@ -124,6 +98,10 @@ def map_legacy_record(
     kind = rec.get("type")
     if not isinstance(kind, str) or not kind:
         raise RecordRejected("record has no \"type\"")
+    try:
+        check_text(kind, "type")
+    except InvalidEventError as exc:
+        raise RecordRejected(str(exc)) from None
     ts, ts_iso = legacy_ts(rec.get("timestamp"))
     base = {
         "event_id": legacy_event_id(kind, ts_iso, raw),
@@ -134,22 +112,12 @@ def map_legacy_record(
         "session_id": session_id,
         "seq": seq,
         "raw_json": raw,
-        "game_id": _str(rec, "game_id"),
+        "game_id": _game_id(rec),
     }
     if kind == TICK:
-        phase = rec.get("phase")
-        if phase is not None and type(phase) is not str:
-            raise RecordRejected(f"phase is not a string: {phase!r}")
-        base.update(
-            doc_type="game_tick",
-            tick=_int(rec, "tick"),
-            price=_money(rec, "price"),
-            phase=phase,
-            active=_bool(rec, "active"),
-            rugged=_bool(rec, "rugged"),
-            cooldown_timer=_int(rec, "cooldown_timer"),
-            trade_count=_int(rec, "trade_count"),
-        )
+        base["doc_type"] = "game_tick"
+        for column in _TICK_COLUMNS:
+            base[column] = _col("game_tick", column, rec.get(column))
         return [base]
     rows = [{**base, "doc_type": "system_event"}]
     game_id = base["game_id"]
@@ -160,12 +128,12 @@ def map_legacy_record(
                 **base,
                 "doc_type": "complete_game",
                 "event_id": f"game:{game_id}",
-                "peak": _money(rec, "peak_price"),
-                "final_price": _money(rec, "final_price"),
-                "duration_ticks": _int(rec, "total_ticks"),
+                "peak": _col("complete_game", "peak", rec.get("peak_price")),
+                "final_price": _col("complete_game", "final_price", rec.get("final_price")),
+                "duration_ticks": _col("complete_game", "duration_ticks", rec.get("total_ticks")),
                 "start_tick": start,
                 "rug_tick": end,
-                "status": _str(rec, "status"),
+                "status": _col("complete_game", "status", rec.get("status")),
             }
         )
     elif kind == "game_complete" and game_id:
@@ -174,9 +142,9 @@ def map_legacy_record(
                 **base,
                 "doc_type": "complete_game",
                 "event_id": f"game:{game_id}",
-                "peak": _money(rec, "peak_multiplier"),
-                "rug_tick": _int(rec, "final_tick"),
-                "server_seed": _str(rec, "server_seed"),
+                "peak": _col("complete_game", "peak", rec.get("peak_multiplier")),
+                "rug_tick": _col("complete_game", "rug_tick", rec.get("final_tick")),
+                "server_seed": _col("complete_game", "server_seed", rec.get("server_seed")),
             }
         )
     return rows
@@ -186,9 +154,15 @@ def _tick_range(v: Any) -> tuple[int | None, int | None]:
     if v is None:
         return None, None
     if not (isinstance(v, list) and len(v) == 2):
-        raise RecordRejected(f"tick_range is not [start, end]: {v!r}")
-    pair = {"start": v[0], "end": v[1]}
-    return _int(pair, "start"), _int(pair, "end")
+        raise RecordRejected(f"tick_range is not [start, end]: {str(v)[:40]}")
+    return _col("complete_game", "start_tick", v[0]), _col("complete_game", "rug_tick", v[1])
+
+
+def _game_id(rec: Mapping[str, Any]) -> str | None:
+    try:
+        return to_str(rec.get("game_id"), "game_id")
+    except InvalidEventError as exc:
+        raise RecordRejected(str(exc)) from None
 
 
 def decode_line(raw: str) -> dict[str, Any]:
@@ -201,6 +175,10 @@ def decode_line(raw: str) -> dict[str, Any]:
         raise RecordRejected(f"not JSON: {exc.msg} at column {exc.colno}") from None
     except ValueError as exc:
         raise RecordRejected(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise RecordRejected(
+            f"nested too deeply to read (the store takes up to {MAX_JSON_DEPTH} levels)"
+        ) from None
     if not isinstance(rec, dict):
         raise RecordRejected(f"not a JSON object but {type(rec).__name__}")
     return rec
@@ -216,8 +194,11 @@ def parse_legacy_line(raw: str, *, session_id: str, seq: int) -> list[dict[str, 
 
 class _Writer(Protocol):
     paths: DataPaths
+    settings: Settings
 
     def write_arrow(self, doc_type: str, table: pa.Table) -> Any: ...
+
+    def write_records(self, records: Any) -> Any: ...
 
 
 @dataclass
@@ -254,37 +235,34 @@ class LegacySummary:
         }
 
 
-class _Columns:
-    """Rows of one doc type collected column by column, with where each came from."""
+class _Records:
+    """Non-tick records (1% of the corpus): each its rows in every doc type, with its origin.
 
-    def __init__(self, doc_type: str) -> None:
-        self.doc_type = doc_type
-        self.fields = [f for f in SCHEMAS[doc_type] if f.name not in _FILLED]
-        self.cols: dict[str, list[Any]] = {f.name: [] for f in self.fields}
-        self.origin: list[tuple[str, int]] = []
+    They go through `EventWriter.write_records`, so a record is stored in all its doc
+    types or rejected whole.
+    """
 
-    def add(self, row: Mapping[str, Any], origin: tuple[str, int]) -> None:
-        get = row.get
-        for name, col in self.cols.items():
-            col.append(get(name))
+    def __init__(self) -> None:
+        self.records: list[list[dict[str, Any]]] = []
+        self.origin: list[tuple[str, int, str]] = []  # (file, line, text)
+        self.rows = 0
+
+    def add(self, rows: list[dict[str, Any]], origin: tuple[str, int, str]) -> None:
+        self.records.append(rows)
         self.origin.append(origin)
+        self.rows += len(rows)
 
     def __len__(self) -> int:
-        return len(self.origin)
-
-    def where(self, index: int) -> tuple[str, int]:
-        return self.origin[index]
-
-    def table(self) -> pa.Table:
-        arrays = [pa.array(self.cols[f.name], type=f.type) for f in self.fields]
-        return pa.Table.from_arrays(arrays, schema=nullable(self.fields))
+        return self.rows
 
 
 class _Ticks:
     """The batch path for tick records (99% of the corpus): no row dicts, only the columns
     that vary per row; the constant ones are filled when the table is built.
 
-    Produces exactly the game_tick rows of map_legacy_record (a test holds them equal).
+    Produces exactly the game_tick rows of map_legacy_record, validated by the same rules
+    (store.event): an inline fast path for the recorder's usual types, the store's
+    validators for anything else (a test holds the two equal, verdicts included).
     """
 
     doc_type = "game_tick"
@@ -293,7 +271,8 @@ class _Ticks:
         "active", "rugged", "cooldown_timer", "trade_count",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_payload_bytes: int) -> None:
+        self.max_payload_bytes = max_payload_bytes
         self.fields = [f for f in SCHEMAS["game_tick"] if f.name not in _FILLED]
         self.cols: dict[str, list[Any]] = {n: [] for n in self._VARYING}
         self.runs: list[tuple[str, str, int]] = []  # (file, session_id, first row index)
@@ -308,39 +287,36 @@ class _Ticks:
         self.runs.append((file, session_id, len(self)))
 
     def add(self, rec: Mapping[str, Any], raw: str, seq: int) -> None:
-        """Validate every value first, so a rejected record leaves the columns aligned.
-
-        Each check takes an inline fast path for the recorder's usual types and falls
-        back to the general validators (which also produce the rejection reasons).
-        """
+        """Validate every value first, so a rejected record leaves the columns aligned."""
         get = rec.get
+        check_payload(raw, self.max_payload_bytes, "payload of tick")
         ts, ts_iso = legacy_ts(get("timestamp"))
         game_id = get("game_id")
-        if type(game_id) is not str:
-            game_id = _str(rec, "game_id")
+        if type(game_id) is not str or not game_id.isascii():
+            game_id = _game_id(rec)
         tick = get("tick")
-        if type(tick) is not int or not -_INT32 <= tick < _INT32:
-            tick = _int(rec, "tick")
+        if type(tick) is not int or not 0 <= tick < INT32:
+            tick = _col("game_tick", "tick", tick)
         price = get("price")
-        if type(price) is float and -1e20 < price < 1e20:
+        if type(price) is float and 0 <= price < 1e20:
             price = Decimal(repr(price)).quantize(_QUANTUM, context=_CTX)
         else:
-            price = _money(rec, "price")
+            price = _col("game_tick", "price", price)
         phase = get("phase")
-        if phase is not None and type(phase) is not str:
-            raise RecordRejected(f"phase is not a string: {phase!r}")
+        if phase is not None and (type(phase) is not str or not phase.isascii()):
+            phase = _col("game_tick", "phase", phase)
         active = get("active")
         if active is not True and active is not False:
-            active = _bool(rec, "active")
+            active = _col("game_tick", "active", active)
         rugged = get("rugged")
         if rugged is not True and rugged is not False:
-            rugged = _bool(rec, "rugged")
+            rugged = _col("game_tick", "rugged", rugged)
         cooldown = get("cooldown_timer")
-        if type(cooldown) is not int or not -_INT32 <= cooldown < _INT32:
-            cooldown = _int(rec, "cooldown_timer")
+        if type(cooldown) is not int or not 0 <= cooldown < INT32:
+            cooldown = _col("game_tick", "cooldown_timer", cooldown)
         trades = get("trade_count")
-        if type(trades) is not int or not -_INT32 <= trades < _INT32:
-            trades = _int(rec, "trade_count")
+        if type(trades) is not int or not 0 <= trades < INT32:
+            trades = _col("game_tick", "trade_count", trades)
         values = (legacy_event_id(TICK, ts_iso, raw), seq, ts, raw, game_id, tick, price,
                   phase, active, rugged, cooldown, trades)
         for append, v in zip(self._appends, values):  # noqa: B905 - same length by design
@@ -353,9 +329,10 @@ class _Ticks:
             out.extend([session_id] * (end - start))
         return out
 
-    def where(self, index: int) -> tuple[str, int]:
+    def where(self, index: int) -> tuple[str, int, str]:
+        """(file, line, text) of one row."""
         file = next(f for f, _, start in reversed(self.runs) if start <= index)
-        return file, self.cols["seq"][index]
+        return file, self.cols["seq"][index], self.cols["raw_json"][index]
 
     def table(self) -> pa.Table:
         n = len(self)
@@ -387,7 +364,12 @@ def legacy_files(directory: Path) -> list[Path]:
 
 
 def iter_lines(data: bytes) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, text or None if not UTF-8, original bytes) for every non-blank line."""
+    """(line number, text or None if not UTF-8, original bytes) for every non-blank line.
+
+    A UTF-8 byte order mark at the start of the file is not part of the first record.
+    """
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
     for n, line in enumerate(data.split(b"\n"), 1):
         if line.endswith(b"\r"):
             line = line[:-1]
@@ -406,17 +388,20 @@ def import_legacy(
     batch_rows: int = 100_000,
     progress: Callable[[int], None] | None = None,
 ) -> LegacySummary:
-    """Import every legacy recording of a directory through `writer.write_arrow`.
+    """Import every legacy recording of a directory through the writer.
 
-    Memory is bounded by one batch of rows (plus the largest file). Bad lines go to
-    `rejects/legacy/<file stem>.jsonl` with file name, line number and reason; the
-    writer's deterministic ids make a re-run add nothing.
+    Ticks take the batch path (`write_arrow`); other records `write_records`, so each is
+    stored in all its doc types or rejected whole. Memory is bounded by one batch of rows
+    (plus the largest file). Bad lines go to `rejects/legacy/<file stem>.<hash>.jsonl`
+    with file name, line number, reason and text, and the import goes on; the writer's
+    deterministic ids make a re-run add nothing.
     """
     t0 = time.perf_counter()
     paths = writer.paths
+    limit = writer.settings.max_payload_bytes
     summary = LegacySummary(directory=str(directory))
-    batch: dict[str, _Columns | _Ticks] = {}
-    pending = 0
+    ticks = _Ticks(limit)
+    others = _Records()
     rejects: dict[str, RejectsFile] = {}
 
     def reject_file(path: str) -> RejectsFile:
@@ -425,21 +410,29 @@ def import_legacy(
             r = rejects[path] = RejectsFile.for_source(paths, "legacy", Path(path))
         return r
 
-    def flush() -> None:
-        nonlocal pending
-        for doc_type, cols in batch.items():
-            if not len(cols):
-                continue
-            res = writer.write_arrow(doc_type, cols.table())
-            for k, v in res.written.items():
-                summary.written[k] = summary.written.get(k, 0) + v
-            summary.duplicates += res.duplicates
+    def count(res: Any) -> None:
+        for k, v in res.written.items():
+            summary.written[k] = summary.written.get(k, 0) + v
+        summary.duplicates += res.duplicates
+
+    def flush(file: str, session_id: str) -> None:
+        nonlocal ticks, others
+        if len(ticks):
+            res = writer.write_arrow("game_tick", ticks.table())
+            count(res)
             for rej in res.rejected:
-                path, line = cols.where(rej.index)
-                reject_file(path).add(line, f"refused by the writer: {rej.reason}", None)
+                path, line, text = ticks.where(rej.index)
+                reject_file(path).add(line, f"refused by the writer: {rej.reason}", text)
                 summary.rejected += 1
-        batch.clear()
-        pending = 0
+        if others.records:
+            res = writer.write_records(others.records)
+            count(res)
+            for rej in res.rejected:
+                path, line, text = others.origin[rej.index]
+                reject_file(path).add(line, f"refused by the writer: {rej.reason}", text)
+                summary.rejected += 1
+        ticks, others = _Ticks(limit), _Records()
+        ticks.start_file(file, session_id)
 
     for path in legacy_files(directory):
         data = path.read_bytes()
@@ -448,10 +441,6 @@ def import_legacy(
         rj = reject_file(name)
         rj.reset()
         summary.files += 1
-        ticks = batch.get("game_tick")
-        if not isinstance(ticks, _Ticks):
-            ticks = _Ticks()
-            batch["game_tick"] = ticks
         ticks.start_file(name, session_id)
         in_file = 0
         for n, raw, raw_bytes in iter_lines(data):
@@ -462,37 +451,22 @@ def import_legacy(
                 rec = decode_line(raw)
                 if rec.get("type") == TICK:
                     ticks.add(rec, raw, n)  # the batch path: no row dicts
-                    pending += 1
-                    if pending >= batch_rows:
-                        flush()
-                        ticks = _Ticks()
-                        batch["game_tick"] = ticks
-                        ticks.start_file(name, session_id)
-                    continue
-                rows = map_legacy_record(rec, raw, session_id=session_id, seq=n)
-            except RecordRejected as exc:
-                rj.add(n, str(exc), raw if raw is not None else raw_bytes.decode(errors="replace"))
+                else:
+                    others.add(map_legacy_record(rec, raw, session_id=session_id, seq=n),
+                               (name, n, raw))
+            except REJECTABLE as exc:
+                text = raw if raw is not None else raw_bytes.decode(errors="replace")
+                rj.add(n, rejection_reason(exc), text)
                 summary.rejected += 1
                 continue
-            for row in rows:
-                t = row["doc_type"]
-                cols = batch.get(t)
-                if cols is None:
-                    cols = batch[t] = _Columns(t)
-                assert isinstance(cols, _Columns)  # ticks never take this path
-                cols.add(row, (name, n))
-            pending += len(rows)
-            if pending >= batch_rows:
-                flush()
-                ticks = _Ticks()
-                batch["game_tick"] = ticks
-                ticks.start_file(name, session_id)
+            if len(ticks) + len(others) >= batch_rows:
+                flush(name, session_id)
         summary.read += in_file
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         summary.blank += lines - in_file
         if progress:
             progress(len(data))
-    flush()
+    flush("", "")
     for r in rejects.values():
         out = r.close()
         if out is not None:

@@ -23,7 +23,8 @@ def fsync_dir(path: Path) -> None:
 class FileLock:
     """An exclusive flock on a file, released by the kernel if the process dies.
 
-    The holder writes who it is into the file, so a refused caller can name it.
+    The holder writes who it is into the file, so a refused caller can name it. That
+    note is a courtesy: on a full disk it cannot be written and the lock holds anyway.
     """
 
     def __init__(self, path: Path, what: str) -> None:
@@ -41,12 +42,18 @@ class FileLock:
             ) from None
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         info = f"pid {os.getpid()} on {socket.gethostname()} since {now}Z"
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, info.encode(), 0)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, info.encode(), 0)
+        except OSError:
+            pass  # no space for the note (ENOSPC): the flock is what excludes other writers
 
     def release(self) -> None:
         if self._fd >= 0:
-            os.ftruncate(self._fd, 0)
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1

@@ -69,6 +69,21 @@ class DataPaths:
         return self.root / "rejects"
 
     @property
+    def quarantine(self) -> Path:
+        """Damaged files moved out of the store, kept as evidence (never deleted by the code)."""
+        return self.root / "quarantine"
+
+    @property
+    def wal_quarantine(self) -> Path:
+        """WAL segments that failed their checksums or were cut short, after their replay."""
+        return self.quarantine / "wal"
+
+    @property
+    def parquet_quarantine(self) -> Path:
+        """Part files that failed their checksums or cannot be parsed, in their partition dirs."""
+        return self.quarantine / "events_parquet"
+
+    @property
     def checkpoints(self) -> Path:
         """Ingest offsets for `--follow` and other resumable readers."""
         return self.manifests / "ingest_checkpoints"
@@ -93,6 +108,16 @@ class DataPaths:
     def event_catalog(self) -> Path:
         """Cache of the event catalog (derived; recomputed when the store changes)."""
         return self.manifests / "event_catalog.json"
+
+    @property
+    def catalog_partials(self) -> Path:
+        """Per-day partial catalogs and their index (derived; see store/catalog/partials.py)."""
+        return self.manifests / "event_catalog"
+
+    @property
+    def game_summaries(self) -> Path:
+        """Per-partition game summaries behind list_games (derived; see store/games.py)."""
+        return self.manifests / "game_summaries"
 
     @property
     def validation_manifest(self) -> Path:

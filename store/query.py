@@ -14,7 +14,7 @@ from store.errors import HINT_LIST_GAMES, QueryError, one_line
 from store.paths import DOC_TYPES, DataPaths
 from store.sandbox import check_statement
 from store.schema import check_version
-from store.views import connect
+from store.views import connect, view_sql
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -96,11 +96,34 @@ def _connection(
     try:
         con = connect(paths, doc_types=doc_types)
     except duckdb.Error as exc:
-        raise QueryError(f"cannot open the store at {paths.root}: {exc}") from exc
+        from store.integrity import recover_from_error
+
+        damaged = recover_from_error(exc)
+        raise QueryError(damaged.message if damaged
+                         else f"cannot open the store at {paths.root}: {exc}") from exc
     try:
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def _game_connection(paths: DataPaths, game_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection whose `game_tick` view covers only the days that hold this game.
+
+    The game summaries (store.games, brought up to date first) say which days those are:
+    before compaction a store has thousands of flush files, and binding a view reads
+    every file's footer.
+    """
+    from store.games import game_files
+
+    with _connection(paths, ()) as con:
+        try:
+            files = game_files(con, paths, game_id)
+            con.execute(f"CREATE TEMP VIEW game_tick AS {view_sql(paths, 'game_tick', files)}")
+        except duckdb.Error as exc:
+            raise QueryError(one_line(exc)) from exc
+        yield con
 
 
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> pa.Table:
@@ -110,7 +133,10 @@ def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> p
             return pa.table({})
         return rel.to_arrow_table()
     except duckdb.Error as exc:
-        raise QueryError(one_line(exc)) from exc
+        from store.integrity import recover_from_error
+
+        damaged = recover_from_error(exc)
+        raise QueryError(damaged.message if damaged else one_line(exc)) from exc
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -176,7 +202,7 @@ def get_game_episode(
             _DEDUP_TICKS.format(where="AND game_id = $game_id")
             + " ORDER BY tick LIMIT $limit OFFSET $offset"
         )
-    with _connection(paths, ("game_tick",)) as con:
+    with _game_connection(paths, gid) as con:
         table = _arrow(con, sql, params)
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
@@ -218,7 +244,7 @@ def get_tick_features(
     _check_page(limit, offset)
     episode = _DEDUP_TICKS.format(where="AND game_id = $game_id")
     sql = _FEATURES.format(episode=episode)
-    with _connection(paths, ("game_tick",)) as con:
+    with _game_connection(paths, gid) as con:
         table = _arrow(con, sql, {"game_id": gid, "limit": limit, "offset": offset})
         if table.num_rows == 0 and not _game_has_rows(con, gid):
             raise QueryError(
@@ -311,19 +337,10 @@ def list_games(
     `since`/`until` (aware datetimes) filter on first_ts, `until` exclusive.
     """
     _check_page(limit, offset)
+    # `games`: one row per game from the per-day game summaries (store.games), the same
+    # figures an aggregate over every tick gives; final_price follows the episode rule.
     sql = """
-        WITH ticks AS (
-            -- final_price: the last observation of the highest tick (the episode's rule),
-            -- by arg_max over (tick, ts, seq, event_id): a hash aggregate, no sort.
-            SELECT game_id, min(ts) AS first_ts, max(ts) AS last_ts,
-                   count(DISTINCT tick) AS ticks, max(tick) AS max_tick,
-                   max(price) AS peak_price,
-                   arg_max(price, (tick, ts, seq, event_id)) FILTER (WHERE tick IS NOT NULL)
-                       AS final_price,
-                   coalesce(bool_or(rugged), false) AS rugged
-            FROM game_tick WHERE game_id IS NOT NULL GROUP BY game_id
-        ),
-        cg AS (
+        WITH cg AS (
             SELECT game_id, min(ts) AS ts,
                    arg_max(peak, ts) AS peak, arg_max(final_price, ts) AS final_price,
                    arg_max(duration_ticks, ts) AS duration_ticks,
@@ -340,7 +357,7 @@ def list_games(
                    cg.game_id IS NOT NULL AS has_summary,
                    cg.peak AS summary_peak, cg.final_price AS summary_final_price,
                    cg.duration_ticks AS summary_duration_ticks, cg.rug_tick AS summary_rug_tick
-            FROM ticks FULL OUTER JOIN cg ON ticks.game_id = cg.game_id
+            FROM games ticks FULL OUTER JOIN cg ON ticks.game_id = cg.game_id
         )
         SELECT * FROM g
         WHERE ($since IS NULL OR first_ts >= $since) AND ($until IS NULL OR first_ts < $until)
@@ -348,7 +365,13 @@ def list_games(
         LIMIT $limit OFFSET $offset
     """
     params = {"limit": limit, "offset": offset, "since": since, "until": until}
-    with _connection(paths, ("game_tick", "complete_game")) as con:
+    from store.games import create_games_view
+
+    with _connection(paths, ("complete_game",)) as con:
+        try:
+            create_games_view(con, paths)
+        except duckdb.Error as exc:
+            raise QueryError(one_line(exc)) from exc
         return _rows(_arrow(con, sql, params))
 
 

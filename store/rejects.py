@@ -8,9 +8,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from store.errors import InvalidEventError, RecordRejected, StorageError
 from store.paths import DataPaths
 
 REJECTS_VERSION = 1
+
+# What reading one record may raise and still be that record's fault: its line is
+# rejected and the run goes on. The store's own verdicts, plus what hostile input can
+# provoke in parsing code (deep nesting, lone surrogates, huge numbers, odd types), so
+# no single line can stop an ingest. MemoryError, OSError and interrupts are not here.
+REJECTABLE: tuple[type[BaseException], ...] = (
+    RecordRejected, InvalidEventError, ValueError, TypeError, ArithmeticError,
+    RecursionError, LookupError,
+)
+
+
+def rejection_reason(exc: BaseException) -> str:
+    """The reason recorded for a rejected line: the store's message, else the fault named."""
+    if isinstance(exc, RecordRejected | InvalidEventError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
 
 
 def rejects_path(paths: DataPaths, kind: str, source: Path | str) -> Path:
@@ -52,9 +71,17 @@ class RejectsFile:
         self.count = 0
 
     def add(self, line: int | None, reason: str, text: str | None) -> None:
+        """Record one rejected line. Raises StorageError (DiskFullError) if it cannot be kept."""
+        try:
+            self._add(line, reason, text)
+        except OSError as exc:
+            raise StorageError.from_os_error(exc, f"writing the rejects file {self.path}") from exc
+
+    def _add(self, line: int | None, reason: str, text: str | None) -> None:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "w" if self._truncate else "a", encoding="utf-8")
+            self._fh = open(self.path, "w" if self._truncate else "a", encoding="utf-8",
+                            errors="backslashreplace")
             self._truncate = False
         rec: dict[str, Any] = {
             "v": REJECTS_VERSION,
@@ -69,13 +96,21 @@ class RejectsFile:
 
     def flush(self) -> None:
         if self._fh is not None:
-            self._fh.flush()
+            try:
+                self._fh.flush()
+            except OSError as exc:
+                raise StorageError.from_os_error(
+                    exc, f"writing the rejects file {self.path}") from exc
 
     def close(self) -> Path | None:
         """Close; the path if the file holds rejects (of this run or, appended to, earlier)."""
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            except OSError as exc:
+                raise StorageError.from_os_error(
+                    exc, f"writing the rejects file {self.path}") from exc
         elif self._truncate:
             # A full re-read rejected nothing: an old rejects file would be stale.
             self.path.unlink(missing_ok=True)

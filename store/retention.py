@@ -11,10 +11,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from store.errors import StoreError
 from store.files import committed_files
+from store.integrity import parquet_problem, quarantine_part
 from store.locks import FileLock
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import SCHEMAS
@@ -39,7 +41,10 @@ def prune(paths: DataPaths, before: date) -> PruneStats:
                 if date.fromisoformat(day) >= before:
                     continue
                 for f in committed_files(paths, t, date=day):
-                    rows += pq.ParquetFile(f).metadata.num_rows
+                    try:
+                        rows += pq.ParquetFile(f).metadata.num_rows
+                    except (pa.ArrowException, OSError):
+                        pass  # a damaged file is deleted with its partition all the same
                     size += f.stat().st_size
                 shutil.rmtree(d)
                 parts += 1
@@ -70,6 +75,12 @@ def iter_rows(
         if (since and d < since) or (until and d > until):
             continue
         for f in committed_files(paths, doc_type, date=day):
+            # Checked page by page before any row is yielded: a damaged file is moved to
+            # quarantine and left out whole, never exported half or with wrong values.
+            problem = parquet_problem(f)
+            if problem is not None:
+                quarantine_part(f, problem, paths)
+                continue
             pf = pq.ParquetFile(f)
             for batch in pf.iter_batches(batch_size=batch_size):
                 yield from batch.to_pylist()

@@ -21,6 +21,7 @@ import duckdb
 
 from store.errors import QueryError, UnsafeQueryError, one_line
 from store.files import committed_files
+from store.integrity import recover_from_error
 from store.paths import DOC_TYPES, DataPaths
 from store.settings import Settings
 from store.views import create_views, sql_literal
@@ -325,6 +326,11 @@ class SandboxSession:
         except duckdb.Error as exc:
             if isinstance(exc, duckdb.IOException) and "No such file" in str(exc):
                 raise _VanishedFile() from exc
+            damaged = recover_from_error(exc)
+            if damaged is not None:
+                if damaged.retry and not refresh:
+                    raise _VanishedFile() from exc  # quarantined: retry on fresh views
+                raise QueryError(damaged.message) from exc
             raise _translate(exc, limits, self.root) from exc
         finally:
             timer.cancel()

@@ -1,12 +1,19 @@
 """The event catalog: per event name its directions, doc types, counts, times and field paths.
 
 `fields` reads one payload (paths, value formats, phases), `model` is what the catalog knows,
-`builder` accumulates stored rows into it (pure), `cache` builds it from the store and keeps
-it under manifests/ until the store changes.
+`builder` accumulates stored rows into it (pure; builders merge), `partials` keeps one
+builder per day of data under manifests/, `cache` merges them into the store's catalog.
 """
 
 from store.catalog.builder import CatalogBuilder, CatalogRow, build_catalog
-from store.catalog.cache import catalog_from_store, iter_store_rows, store_fingerprint
+from store.catalog.cache import (
+    BUILDER_REVISION,
+    CatalogUpdate,
+    catalog_from_store,
+    iter_store_rows,
+    store_fingerprint,
+    update_catalog,
+)
 from store.catalog.fields import ID_FORMATS, parent_path, to_datetime, value_format, walk
 from store.catalog.model import (
     CATALOG_VERSION,
@@ -19,17 +26,22 @@ from store.catalog.model import (
     event_from_dict,
     event_to_dict,
 )
+from store.catalog.partials import PARTIALS_VERSION, RefreshReport
 from store.errors import CatalogError
 
 __all__ = [
+    "BUILDER_REVISION",
     "CATALOG_VERSION",
+    "PARTIALS_VERSION",
     "ID_FORMATS",
     "Catalog",
     "CatalogBuilder",
     "CatalogError",
     "CatalogRow",
+    "CatalogUpdate",
     "EventInfo",
     "FieldInfo",
+    "RefreshReport",
     "Shape",
     "attach_validation",
     "build_catalog",
@@ -41,6 +53,7 @@ __all__ = [
     "parent_path",
     "store_fingerprint",
     "to_datetime",
+    "update_catalog",
     "value_format",
     "walk",
 ]

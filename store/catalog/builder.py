@@ -1,4 +1,10 @@
-"""Accumulates stored rows, in time order, into a Catalog (pure: no I/O)."""
+"""Accumulates stored rows, in time order, into a Catalog (pure: no I/O).
+
+A builder is also a mergeable partial catalog: `merge` appends a builder of later rows,
+`to_state`/`from_state` round-trip it through JSON (so a partial can be resumed with more
+rows), and `tail_seed`/`apply_seed` hand the time-bounded context (last tick's phase, recent
+client requests, recent trace ids) from one day's builder to the next day's.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,12 @@ import math
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from store.catalog.fields import (
     ID_FORMATS,
     derive_phase,
-    distinct_key,
     example_value,
     name_words,
     parent_path,
@@ -25,7 +30,7 @@ from store.catalog.fields import (
 )
 from store.catalog.model import Catalog, EventInfo, FieldInfo, Shape
 from store.paths import DOC_TYPES
-from store.payload import json_type, trace_id, unwrap
+from store.payload import trace_id, unwrap
 
 # Field walking is bounded so that a catalog over a day of live ticks (~345,000) stays cheap:
 # every event of a name is counted, but only the first WALK_FULL payloads and then one in
@@ -40,6 +45,9 @@ MAX_DISTINCT = 12  # a field with at most this many distinct values lists them a
 REPLY_WINDOW_S = 10.0  # a reply to a client request arrives within this many seconds
 PHASE_TTL_S = 30.0  # the phase of the last tick applies to other events this long
 TRACE_MEMORY = 20_000
+TRACE_SEED_S = 60.0  # trace ids first seen this long before a day ends are handed to the next
+GAP_WINDOW_S = 60.0  # intervals between events of a name longer than this are not intervals
+MAX_GAPS = 2_000  # intervals kept per name for its median
 # Verbs and suffixes that do not name what a request or reply is about.
 _REQUEST_NOISE = frozenset(
     {"get", "check", "set", "fetch", "request", "update", "status", "data", "standard", "on"}
@@ -63,10 +71,41 @@ class CatalogRow:
     whole: bool = True
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(ts: datetime) -> int:
+    """Epoch microseconds of an aware datetime (exact; the state's time format)."""
+    return (ts - _EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
 def as_row(row: CatalogRow | Sequence[Any]) -> CatalogRow:
     if isinstance(row, CatalogRow):
         return row
     return CatalogRow(*row)
+
+
+_JSON_TYPES: dict[type, str] = {
+    type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string",
+}
+
+
+def _rank(doc_type: str) -> int:
+    """Which doc type of a name is its primary one: the lowest rank (ws_event first)."""
+    return DOC_TYPES.index(doc_type) if doc_type in DOC_TYPES else len(DOC_TYPES)
+
+
+def _min(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def wants_walk(n: int) -> bool:
@@ -81,15 +120,15 @@ def _topic(name: str) -> frozenset[str]:
 
 class _FieldAcc:
     __slots__ = (
-        "types", "present", "examples", "example_keys", "distinct", "overflow", "lo", "hi",
+        "types", "present", "examples", "distinct", "overflow", "lo", "hi",
         "phases", "value_phases", "len_lo", "len_hi",
     )
 
     def __init__(self) -> None:
         self.types: Counter[str] = Counter()
         self.present = 0
-        self.examples: list[Any] = []
-        self.example_keys: set[tuple[str, Any]] = set()
+        # distinct key -> example value, first seen first (the key tells 1, 1.0, true apart)
+        self.examples: dict[tuple[str, Any], Any] = {}
         self.distinct: dict[tuple[str, Any], Any] = {}
         self.overflow = False
         self.lo: float | None = None
@@ -100,21 +139,27 @@ class _FieldAcc:
         self.len_hi: int | None = None
 
     def add(self, values: list[Any], phase: str | None) -> None:
+        # The hottest loop of a catalog build: values come from json.loads, so their types
+        # are exactly the builtin ones and a dispatch on type() stands in for isinstance.
         self.present += 1
         if phase:
             self.phases[phase] += 1
+        types = self.types
         for v in values:
-            self.types[json_type(v)] += 1
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-                self.lo = v if self.lo is None else min(self.lo, v)
-                self.hi = v if self.hi is None else max(self.hi, v)
-            k = distinct_key(v)
-            if k is None:
-                if isinstance(v, list):
+            t = type(v)
+            if t is dict or t is list:
+                types["object" if t is dict else "array"] += 1
+                if t is list:
                     n = len(v)
                     self.len_lo = n if self.len_lo is None else min(self.len_lo, n)
                     self.len_hi = n if self.len_hi is None else max(self.len_hi, n)
                 continue
+            types[_JSON_TYPES.get(t, "object")] += 1
+            if (t is int or t is float) and math.isfinite(v):
+                self.lo = v if self.lo is None or v < self.lo else self.lo
+                self.hi = v if self.hi is None or v > self.hi else self.hi
+            # The type is part of the key: 1, 1.0 and true are different values of a field.
+            k = (t.__name__, v)
             if not self.overflow and k not in self.distinct:
                 if len(self.distinct) >= MAX_DISTINCT:
                     self.overflow = True
@@ -128,9 +173,67 @@ class _FieldAcc:
                 vp[phase] += 1
             # Empty and null values make poor examples; keep them only if nothing else comes.
             if (len(self.examples) < MAX_EXAMPLES and v is not None and v != ""
-                    and k not in self.example_keys):
-                self.example_keys.add(k)
-                self.examples.append(example_value(v))
+                    and k not in self.examples):
+                self.examples[k] = example_value(v)
+
+    def merge(self, later: _FieldAcc) -> None:
+        """Fold in the accumulator of later rows: the same result as adding them here.
+
+        First-N lists (examples, distinct values) are ordered unions: `later` holds its own
+        first N, which always contain the first N that are new here.
+        """
+        self.types.update(later.types)
+        self.present += later.present
+        self.phases.update(later.phases)
+        for k, ex in later.examples.items():
+            if len(self.examples) >= MAX_EXAMPLES:
+                break
+            self.examples.setdefault(k, ex)
+        if not self.overflow:
+            for k, v in later.distinct.items():
+                if k in self.distinct:
+                    continue
+                if len(self.distinct) >= MAX_DISTINCT:
+                    self.overflow = True
+                    break
+                self.distinct[k] = v
+            # Later rows that overflowed on their own held more than MAX_DISTINCT values.
+            self.overflow = self.overflow or later.overflow
+        if self.overflow:
+            self.value_phases.clear()
+        else:
+            for k, c in later.value_phases.items():
+                mine = self.value_phases.get(k)
+                if mine is None:
+                    self.value_phases[k] = Counter(c)
+                else:
+                    mine.update(c)
+        self.lo = _min(self.lo, later.lo)
+        self.hi = _max(self.hi, later.hi)
+        self.len_lo = _min(self.len_lo, later.len_lo)
+        self.len_hi = _max(self.len_hi, later.len_hi)
+
+    def to_state(self) -> list[Any]:
+        return [
+            dict(self.types), self.present,
+            [[k[0], k[1], ex] for k, ex in self.examples.items()],
+            [list(k) for k in self.distinct], self.overflow, self.lo, self.hi,
+            dict(self.phases), [[k[0], k[1], dict(c)] for k, c in self.value_phases.items()],
+            self.len_lo, self.len_hi,
+        ]
+
+    @classmethod
+    def from_state(cls, s: list[Any]) -> _FieldAcc:
+        a = cls()
+        (types, a.present, examples, distinct, a.overflow, a.lo, a.hi, phases, vps,
+         a.len_lo, a.len_hi) = s
+        a.types = Counter(types)
+        a.examples = {(t, v): ex for t, v, ex in examples}
+        # A distinct key is (type name, value): the value is the key's second part.
+        a.distinct = {(t, v): v for t, v in distinct}
+        a.phases = Counter(phases)
+        a.value_phases = {(t, v): Counter(c) for t, v, c in vps}
+        return a
 
     @property
     def count(self) -> int:
@@ -150,7 +253,8 @@ class _FieldAcc:
             and value_format(self.distinct.values()) != "epoch milliseconds"
         ):
             values = [example_value(v) for v in self.distinct.values()]
-        examples = self.examples or [example_value(v) for v in list(self.distinct.values())[:1]]
+        examples = (list(self.examples.values())
+                    or [example_value(v) for v in list(self.distinct.values())[:1]])
         within: float | None
         if path.endswith("[]"):
             within = None
@@ -176,7 +280,7 @@ class _FieldAcc:
             values=values,
             min=self.lo,
             max=self.hi,
-            format=value_format(list(self.distinct.values()) or self.examples),
+            format=value_format(list(self.distinct.values()) or list(self.examples.values())),
             phases=dict(self.phases),
             value_phases=vp,
             items=(self.len_lo, self.len_hi) if self.len_lo is not None and self.len_hi is not None
@@ -186,6 +290,10 @@ class _FieldAcc:
 
 class _EventAcc:
     def __init__(self) -> None:
+        # True once the name has a doc type ranked before this one (ws_event before the rows
+        # derived from it): only the primary doc type's fields are reported, so walking this
+        # one's payloads would be wasted.
+        self.outranked = False
         self.count = 0
         self.walked = 0
         self.fields: dict[str, _FieldAcc] = {}
@@ -230,6 +338,51 @@ class _EventAcc:
                         if not isinstance(v, dict | list)
                     }
 
+    def merge(self, later: _EventAcc) -> None:
+        """Fold in the accumulator of later rows of the same event name and doc type."""
+        self.count += later.count
+        self.walked += later.walked
+        self.kinds.update(later.kinds)
+        self.phases.update(later.phases)
+        for p, acc in later.fields.items():
+            mine = self.fields.get(p)
+            if mine is not None:
+                mine.merge(acc)
+            elif len(self.fields) < MAX_PATHS:
+                self.fields[p] = acc
+        for key, n in later.shape_counts.items():
+            self.shape_counts[key] += n
+            if key in self.shape_common:
+                self.shape_common[key] &= later.shape_common[key]
+                self.shape_any[key] |= later.shape_any[key]
+            else:
+                self.shape_common[key] = set(later.shape_common[key])
+                self.shape_any[key] = set(later.shape_any[key])
+                self.shape_example[key] = later.shape_example[key]
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "outranked": self.outranked,
+            "count": self.count, "walked": self.walked, "kinds": dict(self.kinds),
+            "phases": dict(self.phases),
+            "fields": [[p, a.to_state()] for p, a in self.fields.items()],
+            "shapes": [[k, n, sorted(self.shape_common[k]), sorted(self.shape_any[k]),
+                        self.shape_example[k]] for k, n in self.shape_counts.items()],
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> _EventAcc:
+        a = cls()
+        a.outranked = bool(s["outranked"])
+        a.count, a.walked = s["count"], s["walked"]
+        a.kinds, a.phases = Counter(s["kinds"]), Counter(s["phases"])
+        a.fields = {p: _FieldAcc.from_state(f) for p, f in s["fields"]}
+        for key, n, common, any_, example in s["shapes"]:
+            a.shape_counts[key] = n
+            a.shape_common[key], a.shape_any[key] = set(common), set(any_)
+            a.shape_example[key] = example
+        return a
+
     def shapes(self) -> list[Shape]:
         # Only a small set of discriminator values makes shapes (trade types, sidebet types);
         # a free-text `type` would make one card per value.
@@ -249,7 +402,13 @@ class _EventAcc:
 
 
 class CatalogBuilder:
-    """Accumulates rows (in time order for phases and request/reply pairs) into a Catalog."""
+    """Accumulates rows (in time order for phases and request/reply pairs) into a Catalog.
+
+    Also a partial catalog: `merge(later)` folds in a builder of rows that all come after
+    this one's (the next day), `to_state()`/`from_state()` round-trip every bit of state
+    (so `add` can go on after a reload), `tail_seed`/`apply_seed` carry the context that
+    crosses midnight.
+    """
 
     def __init__(self) -> None:
         self.rows = 0
@@ -262,8 +421,9 @@ class CatalogBuilder:
         self._phase_ts: datetime | None = None
         self._recent_sent: deque[tuple[str, datetime]] = deque(maxlen=64)
         self._replies: Counter[tuple[str, str]] = Counter()
-        self._traces: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._traces: OrderedDict[str, tuple[str, str, datetime]] = OrderedDict()
         self._trace_peers: dict[str, Counter[str]] = {}
+        self._first_tf: dict[str, datetime] = {}  # first and last time-fact row per name
         self._last_ts: dict[str, datetime] = {}
         self._gaps: dict[str, list[float]] = {}
         self._phase_names: set[str] = set()  # names whose payloads show a game phase
@@ -277,8 +437,8 @@ class CatalogBuilder:
         key = (name, r.doc_type)
         acc = self._acc.get(key)
         if acc is None:
-            acc = self._acc[key] = _EventAcc()
-        walked = wants_walk(acc.count + 1) and r.whole
+            acc = self._new_acc(name, r.doc_type)
+        walked = wants_walk(acc.count + 1) and r.whole and not acc.outranked
         if r.whole and (walked or not raw or raw[:1] not in "{["
                         or "__trace" in raw[:QUICK_TRACE]):
             try:
@@ -325,13 +485,26 @@ class CatalogBuilder:
         if r.doc_type in ("ws_event", "system_event", "game_tick") and ts is not None:
             self._time_facts(name, r.direction, ts, data)
 
+    def _new_acc(self, name: str, doc_type: str) -> _EventAcc:
+        acc = self._acc[(name, doc_type)] = _EventAcc()
+        rank = _rank(doc_type)
+        for (n, t), other in self._acc.items():
+            if n == name and t != doc_type:
+                if _rank(t) < rank:
+                    acc.outranked = True
+                else:
+                    other.outranked = True
+        return acc
+
     def _time_facts(self, name: str, direction: str, ts: datetime, data: Any) -> None:
         prev = self._last_ts.get(name)
         if prev is not None:
             gap = (ts - prev).total_seconds()
             gaps = self._gaps.setdefault(name, [])
-            if 0 < gap < 60 and len(gaps) < 2_000:
+            if 0 < gap < GAP_WINDOW_S and len(gaps) < MAX_GAPS:
                 gaps.append(gap)
+        else:
+            self._first_tf[name] = ts
         self._last_ts[name] = ts
         if direction == "sent":
             self._recent_sent.append((name, ts))
@@ -354,18 +527,154 @@ class CatalogBuilder:
         if tid:
             first = self._traces.get(tid)
             if first is None:
-                self._traces[tid] = (name, direction)
+                self._traces[tid] = (name, direction, ts)
                 if len(self._traces) > TRACE_MEMORY:
                     self._traces.popitem(last=False)
             elif first[0] != name:
                 self._trace_peers.setdefault(name, Counter())[f"{first[0]} ({first[1]})"] += 1
+
+    # -- partial catalogs -------------------------------------------------------------
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Rows counted so far per (event name, doc type): where a resumed walk goes on."""
+        return {k: a.count for k, a in self._acc.items()}
+
+    def merge(self, later: CatalogBuilder) -> None:
+        """Fold in a builder whose rows all come after this one's: as if they were added here.
+
+        Exact for everything but two documented bounds (store/catalog/CONTEXT.md): the
+        cross-row context `later` started with is its own seed, and a path that `later`
+        dropped at its own MAX_PATHS misses its values there. `later` must not be used
+        afterwards (its accumulators are taken over, not copied).
+        """
+        self.rows += later.rows
+        for key, acc in later._acc.items():
+            mine = self._acc.get(key)
+            if mine is None:
+                self._acc[key] = acc
+            else:
+                mine.merge(acc)
+        best: dict[str, int] = {}
+        for n, t in self._acc:
+            best[n] = min(best.get(n, len(DOC_TYPES)), _rank(t))
+        for (n, t), acc in self._acc.items():
+            acc.outranked = acc.outranked or _rank(t) > best[n]
+        for src, dst in ((later._directions, self._directions),
+                         (later._sources, self._sources)):
+            for key, c in src.items():
+                dst.setdefault(key, Counter()).update(c)
+        for name, ts in later._first.items():
+            self._first[name] = _min(self._first.get(name), ts)
+        for name, ts in later._last.items():
+            self._last[name] = _max(self._last.get(name), ts)
+        for name, first in later._first_tf.items():
+            prev = self._last_ts.get(name)
+            gaps = self._gaps.get(name)
+            if prev is not None:
+                # the interval across the seam, which neither side saw
+                gaps = self._gaps.setdefault(name, [])
+                gap = (first - prev).total_seconds()
+                if 0 < gap < GAP_WINDOW_S and len(gaps) < MAX_GAPS:
+                    gaps.append(gap)
+            else:
+                self._first_tf[name] = first
+            theirs = later._gaps.get(name)
+            if theirs is not None:
+                if gaps is None:
+                    gaps = self._gaps.setdefault(name, [])
+                gaps.extend(theirs[: MAX_GAPS - len(gaps)])
+        self._last_ts.update(later._last_ts)
+        self._replies.update(later._replies)
+        for name, c in later._trace_peers.items():
+            self._trace_peers.setdefault(name, Counter()).update(c)
+        self._phase_names |= later._phase_names
+        # The context goes on from the later rows (only a resumed build would read it).
+        self._phase, self._phase_ts = later._phase, later._phase_ts
+        self._recent_sent = later._recent_sent
+        self._traces = later._traces
+
+    def tail_seed(self, until: datetime) -> dict[str, Any]:
+        """The context rows from `until` on (the next day) inherit from these rows.
+
+        Only what a later row can still see: the last tick's phase if younger than
+        PHASE_TTL_S at `until`, client requests of the last REPLY_WINDOW_S, trace ids first
+        seen in the last TRACE_SEED_S. JSON-ready and small; equal seeds build equal days.
+        """
+        def recent(ts: datetime | None, window: float) -> bool:
+            return ts is None or (until - ts).total_seconds() <= window
+
+        seed: dict[str, Any] = {}
+        if self._phase is not None and recent(self._phase_ts, PHASE_TTL_S):
+            seed["phase"] = [self._phase,
+                             None if self._phase_ts is None else to_us(self._phase_ts)]
+        sent = [[n, to_us(t)] for n, t in self._recent_sent if recent(t, REPLY_WINDOW_S)]
+        if sent:
+            seed["sent"] = sent
+        traces = [[tid, n, d, to_us(t)] for tid, (n, d, t) in self._traces.items()
+                  if recent(t, TRACE_SEED_S)]
+        if traces:
+            seed["traces"] = traces
+        return seed
+
+    def apply_seed(self, seed: dict[str, Any]) -> None:
+        """Start from the context another builder's `tail_seed` handed over (before any add)."""
+        if "phase" in seed:
+            phase, us = seed["phase"]
+            self._phase, self._phase_ts = phase, None if us is None else from_us(us)
+        self._recent_sent.extend((n, from_us(t)) for n, t in seed.get("sent", ()))
+        for tid, n, d, t in seed.get("traces", ()):
+            self._traces[tid] = (n, d, from_us(t))
+
+    def to_state(self) -> dict[str, Any]:
+        """Every bit of the builder as JSON-ready values (times as epoch microseconds)."""
+        def times(d: dict[str, datetime]) -> dict[str, int]:
+            return {k: to_us(v) for k, v in d.items()}
+
+        return {
+            "rows": self.rows,
+            "events": [[n, t, a.to_state()] for (n, t), a in self._acc.items()],
+            "directions": [[n, t, dict(c)] for (n, t), c in self._directions.items()],
+            "sources": [[n, t, dict(c)] for (n, t), c in self._sources.items()],
+            "first": times(self._first), "last": times(self._last),
+            "first_tf": times(self._first_tf), "last_ts": times(self._last_ts),
+            "gaps": self._gaps,
+            "replies": [[s, r, n] for (s, r), n in self._replies.items()],
+            "trace_peers": {k: dict(c) for k, c in self._trace_peers.items()},
+            "phase": None if self._phase is None else [
+                self._phase, None if self._phase_ts is None else to_us(self._phase_ts)],
+            "recent_sent": [[n, to_us(t)] for n, t in self._recent_sent],
+            "traces": [[tid, n, d, to_us(t)] for tid, (n, d, t) in self._traces.items()],
+            "phase_names": sorted(self._phase_names),
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> CatalogBuilder:
+        def times(d: dict[str, int]) -> dict[str, datetime]:
+            return {k: from_us(v) for k, v in d.items()}
+
+        b = cls()
+        b.rows = s["rows"]
+        b._acc = {(n, t): _EventAcc.from_state(a) for n, t, a in s["events"]}
+        b._directions = {(n, t): Counter(c) for n, t, c in s["directions"]}
+        b._sources = {(n, t): Counter(c) for n, t, c in s["sources"]}
+        b._first, b._last = times(s["first"]), times(s["last"])
+        b._first_tf, b._last_ts = times(s["first_tf"]), times(s["last_ts"])
+        b._gaps = {k: list(v) for k, v in s["gaps"].items()}
+        b._replies = Counter({(sn, r): n for sn, r, n in s["replies"]})
+        b._trace_peers = {k: Counter(c) for k, c in s["trace_peers"].items()}
+        if s["phase"] is not None:
+            b.apply_seed({"phase": s["phase"]})
+        b._recent_sent.extend((n, from_us(t)) for n, t in s["recent_sent"])
+        b._traces = OrderedDict((tid, (n, d, from_us(t))) for tid, n, d, t in s["traces"])
+        b._phase_names = set(s["phase_names"])
+        return b
 
     def build(self) -> Catalog:
         names = sorted({n for n, _ in self._acc})
         events: dict[str, EventInfo] = {}
         for name in names:
             per_doc = {t: a for (n, t), a in self._acc.items() if n == name}
-            primary = min(per_doc, key=lambda t: DOC_TYPES.index(t) if t in DOC_TYPES else 99)
+            primary = min(per_doc, key=_rank)
             acc = per_doc[primary]
             fields = [
                 a.result(p, acc.walked, acc.fields.get(parent_path(p) or ""))

@@ -107,13 +107,6 @@ def example_value(value: Any) -> Any:
     return value
 
 
-def distinct_key(value: Any) -> tuple[str, Any] | None:
-    # The type is part of the key: 1, 1.0 and true are different values of a field.
-    if isinstance(value, dict | list):
-        return None
-    return (type(value).__name__, value)
-
-
 def derive_phase(payload: Any) -> str | None:
     """The game phase a tick payload shows, or None when the payload is not a tick.
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chunkers.chunk import Chunk, ensure_unique_ids
-from chunkers.markdown import MAX_BODY_CHARS, chunk_markdown, pack_body, parse_sections
+from chunkers.markdown import MAX_BODY_CHARS, chunk_markdown, pack_body
+from store.markdown import parse_sections
 
 DOC = """# Store — CONTEXT
 

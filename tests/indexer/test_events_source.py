@@ -106,7 +106,7 @@ def test_incremental_build_embeds_only_what_changed(store: Settings) -> None:
     assert noop.noop and noop.embedded == 0
     set_validation(DataPaths(store.data_dir), "playerUpdate", "verified", "checked", by="t")
     again = build_incremental(store, "events")
-    assert again.sources_changed == 1 and again.embedded == 1  # the overview card only
+    assert again.sources_changed == 1 and again.embedded == 1  # the about card only
     hits = Searcher(store).search("what fields are in playerUpdate", table="events", k=5,
                                   filters={"event_name": "playerUpdate"})
     assert hits and all(h.metadata["event_name"] == "playerUpdate" for h in hits)
@@ -114,7 +114,7 @@ def test_incremental_build_embeds_only_what_changed(store: Settings) -> None:
 
 
 def test_cards_are_the_same_from_the_cached_and_a_fresh_catalog(store: Settings) -> None:
-    from chunkers.events import schema_cards
+    from chunkers.schema_cards import schema_cards
     from store.catalog import catalog_from_store
 
     paths = DataPaths(store.data_dir)
@@ -122,3 +122,62 @@ def test_cards_are_the_same_from_the_cached_and_a_fresh_catalog(store: Settings)
     catalog_from_store(paths)  # writes the cache
     cached = schema_cards(catalog_from_store(paths))
     assert [(c.chunk_id, c.text) for c in cached] == [(c.chunk_id, c.text) for c in fresh]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "protocol_docs"
+
+
+def test_protocol_docs_are_sources_of_their_own_indexed_incrementally(
+        store: Settings, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "docs"
+    shutil.copytree(DOCS, root)
+    spec = root / "claude-flow" / "knowledge" / "rugs-events" / "WEBSOCKET_EVENTS_SPEC.md"
+    (root / "FAQ.md").write_text("# FAQ\n\n## House edge\n\nRoughly 0.05% per tick.\n")
+    docs = store.with_(protocol_docs=root)
+    keys = {s.key for s in scan_sources(docs).sources}
+    assert {str(spec), str(root / "FAQ.md")} <= keys
+    first = build_incremental(docs, "events")
+    hits = Searcher(docs).search("house edge per tick", table="events", k=3, mode="text")
+    assert hits[0].source == str(root / "FAQ.md") and hits[0].metadata["kind"] == "doc_section"
+    sections = Searcher(docs).search("requestSidebet xPayout", table="events", k=10,
+                                     filters={"kind": "doc_section"}, mode="text")
+    assert any(h.metadata["event_name"] == "requestSidebet" for h in sections)
+    assert build_incremental(docs, "events").noop  # nothing new: nothing done
+
+    # An edited doc re-embeds its changed sections (and cards the docs feed), not the rest.
+    (root / "FAQ.md").write_text("# FAQ\n\n## House edge\n\nRoughly 0.05% per tick (250 ms).\n")
+    edited = build_incremental(docs, "events")
+    assert 0 < edited.embedded < first.embedded / 4
+    # A vanished doc's rows go; so do all doc rows when the docs root is unset.
+    (root / "FAQ.md").unlink()
+    gone = build_incremental(docs, "events")
+    assert gone.rows_deleted >= 1 and gone.sources_removed == 1
+    unset = build_incremental(store, "events")
+    assert unset.rows_deleted > 10
+    left = Searcher(store).search("requestSidebet", table="events", k=10, mode="text",
+                                  filters={"kind": "doc_section"})
+    assert left == []
+
+
+def test_an_unreadable_doc_keeps_its_rows(store: Settings, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    doc = root / "A.md"
+    doc.write_text("# A\n\n## Part\n\nThe `playerUpdate` event carries `cash`.\n")
+    docs = store.with_(protocol_docs=root)
+    build_incremental(docs, "events")
+    read = Path.read_bytes
+
+    def failing(self: Path) -> bytes:
+        if self == doc:
+            raise PermissionError(13, "Permission denied")
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", failing)
+    scan = scan_sources(docs)
+    assert any("cannot read" in w for w in scan.warnings) and not scan.owns(str(doc))
+    report = build_incremental(docs, "events")
+    assert report.rows_deleted == 0  # its sections stay searchable

@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from mcp_server.errors import ServerConfigError
-from mcp_server.http import check_bind, is_loopback
+from mcp_server.http import check_bind, is_loopback, transport_security
 from tests.mcp_server.conftest import REPO, McpRoot
 
 TOKEN = "test-token-0123456789abcdef"
@@ -27,11 +27,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def http_server(root: McpRoot, *extra: str) -> Iterator[str]:
+def http_server(root: McpRoot, *extra: str, host: str = "127.0.0.1") -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "replayer.cli", "serve", "--http", "--port", str(port),
-         "--no-warm", *extra],
+         "--host", host, "--no-warm", *extra],
         env=root.env(), cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
@@ -40,13 +40,13 @@ def http_server(root: McpRoot, *extra: str) -> Iterator[str]:
             if proc.poll() is not None:
                 raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited")
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                with socket.create_connection((host, port), timeout=0.2):
                     break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://{host}:{port}/mcp"
     finally:
         proc.terminate()
         try:
@@ -115,3 +115,39 @@ def test_bind_rules() -> None:
         check_bind("192.168.1.5", None)
     with pytest.raises(ServerConfigError, match="at least 16"):
         check_bind("127.0.0.1", "short")
+
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {},
+    "clientInfo": {"name": "t", "version": "0"}}}
+ACCEPT = {"accept": "application/json, text/event-stream"}
+
+
+@pytest.mark.anyio
+async def test_any_loopback_bind_refuses_a_rebinding_page_s_host_and_origin(
+    mcp_root: McpRoot,
+) -> None:
+    """127.0.0.2 is loopback too: no token, but the Host/Origin checks of 127.0.0.1."""
+    with http_server(mcp_root, host="127.0.0.2") as url:
+        port = url.split(":")[2].split("/")[0]
+        async with httpx2.AsyncClient(timeout=10) as raw:
+            r = await raw.post(url, json=INIT, headers={**ACCEPT, "host": f"evil.example:{port}"})
+            assert r.status_code == 421
+            r = await raw.post(url, json=INIT, headers={**ACCEPT,
+                                                        "origin": "http://evil.example"})
+            assert r.status_code == 403
+            r = await raw.post(url, json=INIT, headers={**ACCEPT,
+                                                        "origin": f"http://127.0.0.2:{port}"})
+            assert r.status_code == 200
+        assert await _count(url) > 0
+
+
+def test_every_loopback_address_gets_host_and_origin_checks() -> None:
+    for host, own in (("127.0.0.2", "127.0.0.2:*"), ("127.0.0.1", "127.0.0.1:*"),
+                      ("::1", "[::1]:*"), ("[::1]", "[::1]:*"), ("localhost", "localhost:*")):
+        sec = transport_security(host)
+        assert sec is not None and sec.enable_dns_rebinding_protection, host
+        assert own in sec.allowed_hosts and "127.0.0.1:*" in sec.allowed_hosts
+        assert f"http://{own}" in sec.allowed_origins
+    assert transport_security("0.0.0.0") is None  # beyond loopback the token protects
+    assert transport_security("192.168.1.5") is None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.mcp_server.conftest import LEGACY_GAME, McpRoot, server_params, stdio_client
+from tests.mcp_server.conftest import LEGACY_GAME, REPO, McpRoot, server_params, stdio_client
 
 pytestmark = pytest.mark.anyio
 
@@ -68,9 +68,10 @@ async def test_search_tools_return_scored_snippets_with_provenance(mcp_root: Mcp
         assert {h["metadata"].get("event_name") for h in filtered["results"]} == {
             "standard/newTrade"}
 
-        short = await call(c, "search_events", {"query": "trade", "k": 25})
+        # the overview of gameStateUpdate (its ~50 fields) is longer than a snippet
+        short = await call(c, "search_events", {"query": "game state update fields", "k": 25})
         full = await call(c, "search_events",
-                          {"query": "trade", "k": 25, "detail": "full"})
+                          {"query": "game state update fields", "k": 25, "detail": "full"})
         assert any(h["text_truncated"] for h in short["results"])
         assert any("detail='full'" in n for n in short["notes"])
         assert max(len(h["text"]) for h in full["results"]) > max(
@@ -132,6 +133,29 @@ async def test_catalog_tools_describe_events_from_the_data(mcp_root: McpRoot) ->
         cash = await call(c, "describe_event", {"name": "playerUpdate", "field_prefix": "cash"})
         f = cash["fields"][0]
         assert f["types"] and 0 < f["presence"] <= 1 and f["examples"]
+
+
+async def test_catalog_tools_show_documented_vs_observed_with_a_docs_root(
+        mcp_root: McpRoot) -> None:
+    docs = str(REPO / "tests" / "fixtures" / "protocol_docs")
+    async with stdio_client(mcp_root, RUGS_PROTOCOL_DOCS=docs) as c:
+        names = {e["event_name"]: e for e in (await call(c, "list_event_types"))["events"]}
+        req = names["requestSidebet"]  # in the spec, never captured
+        assert req["documented"] == "documented_only" and req["count"] == 0
+        assert req["docs_verified"] is True and "sent" in req["directions"]
+        assert names["playerUpdate"]["documented"] == "both"
+        assert names["playerUpdate"]["drift"]["both"] > 10
+        assert names["getLeaderboard"]["documented"] == "observed_only"
+
+        d = await call(c, "describe_event", {"name": "requestSidebet"})
+        assert d["documented"] == "documented_only" and d["docs"]["verified"] is True
+        assert {f["path"] for f in d["documented_only_fields"]} == {
+            "amount", "coinAddress", "xPayout"}
+        assert any("never captured" in n for n in d["notes"])
+        cash = await call(c, "describe_event", {"name": "playerUpdate", "field_prefix": "cash"})
+        f = cash["fields"][0]
+        assert f["documented"] == "both" and f["doc_description"] == "TRUE wallet balance"
+        assert f["doc_type"] == "float" and f.get("type_mismatch") is None
 
 
 async def test_sql_and_game_tools_page_and_bound_their_rows(mcp_root: McpRoot) -> None:

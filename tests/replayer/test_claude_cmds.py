@@ -246,4 +246,5 @@ def test_the_hook_fails_open_even_when_its_settings_cannot_be_read(
     repo, _ = initialised
     res = _run_hook(repo, tmp_path, RUGS_FLUSH_EVENTS="many")
     assert "may be stale" in _hook_json(res)
-    assert res.stderr.startswith("warning: SessionStart hook failed (ValueError")
+    assert res.stderr.startswith("warning: SessionStart hook failed (SettingsError: "
+                                 "RUGS_FLUSH_EVENTS='many' is not a whole number")

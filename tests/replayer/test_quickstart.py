@@ -19,7 +19,11 @@ def test_quickstart_ingests_the_samples_builds_indexes_and_answers(tmp_path: Pat
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ingested cdp_excerpt.jsonl" in out.stdout
-    assert "playerUpdate" in out.stdout.split("Q:")[1]
+    answer = out.stdout.split("Q:")[1]
+    assert "What fields are in playerUpdate?" in answer
+    # the field list: playerUpdate's overview card, its fields in the spec's words
+    assert "the field list" in answer and "Player update (playerUpdate) fields (" in answer
+    assert "cash (TRUE wallet balance)" in answer
     again = subprocess.run([sys.executable, "-m", "replayer.cli", "quickstart"], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0

@@ -1,9 +1,12 @@
-"""Settings: a flag beats the RUGS_<FIELD> environment variable, which beats the default."""
+"""Settings: a flag beats the RUGS_<FIELD> environment variable, which beats the default; a
+bad value is one SettingsError naming its variable (issue 9, point 8)."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from store.errors import SettingsError, StoreError
 from store.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # field -> (environment text, what it reads as, a flag value, what the flag reads as)
 CASES: dict[str, tuple[str, Any, Any, Any]] = {
@@ -24,7 +30,9 @@ CASES: dict[str, tuple[str, Any, Any, Any]] = {
     "model_id": ("hash:32", "hash:32", "hash:64", "hash:64"),
     "embed_batch_size": ("8", 8, 16, 16),
     "embed_backend": ("torch", "torch", "onnx", "onnx"),
+    "protocol_docs": ("/docs/env", Path("/docs/env"), "/docs/flag", Path("/docs/flag")),
     "hybrid_fusion": ("rrf", "rrf", "relative", "relative"),
+    "hybrid_candidates": ("10", 10, 3, 3),
     "sql_timeout_s": ("3", 3.0, 4.5, 4.5),
     "sql_max_rows": ("10", 10, 20, 20),
     "sql_max_chars": ("100", 100, 200, 200),
@@ -80,3 +88,43 @@ def test_the_cli_data_dir_flag_beats_rugs_data_dir(tmp_path: Path,
     assert by_env.exit_code == 0 and by_flag.exit_code == 0, (by_env.output, by_flag.output)
     assert json.loads(by_env.output)["data_dir"] == str(tmp_path / "env")
     assert json.loads(by_flag.output)["data_dir"] == str(tmp_path / "flag")
+
+
+@pytest.mark.parametrize(("var", "value", "says"), [
+    ("RUGS_FLUSH_EVENTS", "abc", "not a whole number"),
+    ("RUGS_FLUSH_EVENTS", "0", "at least 1"),
+    ("RUGS_FLUSH_SECONDS", "soon", "not a number"),
+    ("RUGS_FLUSH_SECONDS", "-1", "above 0"),
+    ("RUGS_FLUSH_SECONDS", "nan", "above 0"),
+    ("RUGS_MAX_PAYLOAD_BYTES", "1.5", "not a whole number"),
+    ("RUGS_SQL_TIMEOUT_S", "inf", "above 0"),
+    ("RUGS_HYBRID_FUSION", "mean", "relative, rrf"),
+    ("RUGS_EMBED_BACKEND", "gpu", "auto, onnx, torch"),
+])
+def test_a_bad_environment_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError, match=f"^{var}='{value}'.*{says}") as err:
+        Settings.load()
+    assert isinstance(err.value, StoreError) and "\n" not in str(err.value)
+
+
+def test_good_values_and_flags_still_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUGS_FLUSH_EVENTS", " 2_000 ")
+    monkeypatch.setenv("RUGS_FLUSH_SECONDS", "0.5")
+    s = Settings.load(sql_max_rows=7)
+    assert (s.flush_events, s.flush_seconds, s.sql_max_rows) == (2000, 0.5, 7)
+    with pytest.raises(SettingsError, match="^setting flush_events=0 must be at least 1"):
+        Settings.load(flush_events=0)
+
+
+def test_the_cli_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "replayer.cli", "data", "status"], capture_output=True,
+        text=True, cwd=ROOT,
+        env={**os.environ, "RUGS_DATA_DIR": str(tmp_path), "RUGS_FLUSH_EVENTS": "abc"},
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error: RUGS_FLUSH_EVENTS='abc' is not a whole number (events per flush, at least 1)"]

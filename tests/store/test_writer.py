@@ -193,7 +193,7 @@ _money = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), plac
 
 @given(
     payload=st.text(min_size=0, max_size=200),
-    price=st.one_of(_money, st.floats(min_value=0, max_value=1e6, allow_nan=False)),
+    price=st.one_of(_money.map(abs), st.floats(min_value=0, max_value=1e6, allow_nan=False)),
     cash=_money,
     tick=st.integers(min_value=0, max_value=2**31 - 1),
 )
