@@ -202,6 +202,35 @@ def _unpack(reply: tuple[Any, ...]) -> Any:
 WARM_QUERY = "warm up the search path"
 
 
+def import_lancedb() -> None:
+    """Import LanceDB with pydantic's `validate_call` validators built on first call.
+
+    Why: 0.3 s of LanceDB's ~1.1 s import is pydantic building a validator for each of the
+    366 methods of the REST namespace client it imports (`lance_namespace_urllib3_client`,
+    every method wrapped in `validate_call`), which a local search never calls. pydantic's
+    documented `defer_build` option builds each validator at its first call instead; the
+    wrapper is in place only while LanceDB is imported, and only here, in the search
+    worker, whose first search is what a cold start waits for.
+    """
+    if "lancedb" in sys.modules:
+        return
+    import pydantic
+
+    original = pydantic.validate_call
+
+    def deferred(func: Any = None, /, *, config: Any = None,
+                 validate_return: bool = False) -> Any:
+        cfg: Any = {**(config or {}), "defer_build": True}  # a ConfigDict
+        decorate = original(config=cfg, validate_return=validate_return)
+        return decorate if func is None else decorate(func)
+
+    pydantic.validate_call = deferred
+    try:
+        import lancedb  # noqa: F401
+    finally:
+        pydantic.validate_call = original
+
+
 def _warm(searcher: Any) -> str | None:
     """Load the query model and, meanwhile, search each built table once (opens it, loads
     its vector snapshot and BM25 index); what failed, or None."""
@@ -219,6 +248,7 @@ def _warm(searcher: Any) -> str | None:
     # onnxruntime builds its session without the GIL: it overlaps LanceDB's import.
     loading = threading.Thread(target=model, name="search-warm-model", daemon=True)
     loading.start()
+    import_lancedb()
     for name in TABLE_NAMES:
         if searcher.paths.table(name).is_dir():
             try:

@@ -61,3 +61,40 @@ def test_errors_keep_their_class_message_and_hint(mcp_root: McpRoot, tmp_path: P
     finally:
         worker.close()
         empty.close()
+
+
+_LEAN_CHILD = """
+import sys
+import pydantic
+original = pydantic.validate_call
+from mcp_server.search_worker import import_lancedb
+import_lancedb()
+assert pydantic.validate_call is original  # restored
+import lancedb
+import pyarrow as pa
+db = lancedb.connect(sys.argv[1])
+t = db.create_table("t", pa.table({"id": ["a", "b"], "vector": [[1.0, 0.0], [0.0, 1.0]]}))
+print(t.search([1.0, 0.1]).limit(1).to_list()[0]["id"])
+from lance_namespace_urllib3_client.api.table_api import TableApi
+try:  # a deferred validator is built at its first call and still refuses bad input
+    TableApi().describe_table(id=5, describe_table_request=None)
+except pydantic.ValidationError:
+    print("refused")
+@pydantic.validate_call
+def later(x: int) -> int:
+    return x
+print(later("3"))  # validate_call outside the import behaves as always
+"""
+
+
+def test_lancedb_imported_with_deferred_validators_works_and_restores_pydantic(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.mcp_server.conftest import REPO
+
+    out = subprocess.run([sys.executable, "-c", _LEAN_CHILD, str(tmp_path / "db")], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["a", "refused", "3"]
