@@ -231,9 +231,10 @@ def import_lancedb() -> None:
         pydantic.validate_call = original
 
 
-def _warm(searcher: Any) -> str | None:
-    """Load the query model and, meanwhile, search each built table once (opens it, loads
-    its vector snapshot and BM25 index); what failed, or None."""
+def _warm(searcher: Any, imported: threading.Event) -> str | None:
+    """Load the query model and, meanwhile, import LanceDB (then set `imported`) and search
+    each built table once (opens it, loads its vector snapshot and BM25 index); what
+    failed, or None."""
     from store.errors import RugsError
     from store.paths import TABLE_NAMES
 
@@ -248,7 +249,10 @@ def _warm(searcher: Any) -> str | None:
     # onnxruntime builds its session without the GIL: it overlaps LanceDB's import.
     loading = threading.Thread(target=model, name="search-warm-model", daemon=True)
     loading.start()
-    import_lancedb()
+    try:
+        import_lancedb()
+    finally:
+        imported.set()
     for name in TABLE_NAMES:
         if searcher.paths.table(name).is_dir():
             try:
@@ -276,12 +280,14 @@ def _serve(recv: Connection, send: Connection, ready_fd: int) -> None:
         return  # the server exited before it could say what to serve
     searcher = searcher_for(settings)
     warmed = threading.Event()
+    imported = threading.Event()
     warm_error: list[str | None] = [None]
 
     def warm() -> None:
         try:
-            warm_error[0] = _warm(searcher)
+            warm_error[0] = _warm(searcher, imported)
         finally:
+            imported.set()
             warmed.set()
             try:
                 os.write(ready_fd, b"1")
@@ -300,6 +306,7 @@ def _serve(recv: Connection, send: Connection, ready_fd: int) -> None:
         reply: tuple[Any, ...]
         try:
             if op == "search":
+                imported.wait()  # else this thread could import LanceDB the slow way first
                 reply = ("ok", searcher.search(**arg))
             else:
                 reply = ("ok", _status(searcher, warmed.is_set(), warm_error[0]))
