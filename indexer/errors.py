@@ -13,6 +13,10 @@ class EmbedderUnavailableError(IndexerError):
     """The embedding model cannot be loaded (not installed, bad path, unknown provider)."""
 
 
+class ModelExportError(IndexerError):
+    """The model cannot be exported to ONNX (torch or onnx missing, unsupported, or wrong)."""
+
+
 class FingerprintMismatchError(IndexerError):
     """A table was built with another model or chunker version: only a full build may proceed."""
 

@@ -19,6 +19,12 @@ class ServerConfigError(ServerError):
     """The server cannot start as asked (e.g. a non-loopback bind without a token)."""
 
 
+class SearchWorkerError(ServerError):
+    """The search worker process stopped or did not answer; the next call starts a new one."""
+
+    hint = "Retry the search once; if it fails again, call index_status."
+
+
 class ClaudeConfigError(ServerError):
     """A Claude Code file `replayer claude init` must merge into is unreadable or malformed."""
 

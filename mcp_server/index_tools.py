@@ -62,8 +62,13 @@ def register(server: MCPServer, state: ServerState) -> None:
                 notes.append(f"{st.table} has {pending} pending source(s): "
                              f"sync_index(table='{st.table}')")
         if state.warm_error:
-            notes.append(f"model warm-up failed: {state.warm_error}")
-        return respond(IndexStatus(tables=out, model_loaded=state.model_loaded, notes=notes))
+            notes.append(f"warm-up failed: {state.warm_error}")
+        model = state.query_model()
+        if model.get("fallback_reason"):
+            notes.append(f"query embedding runs on sentence-transformers: "
+                         f"{model['fallback_reason']}")
+        return respond(IndexStatus(tables=out, model_loaded=bool(model.get("loaded")),
+                                   query_backend=model.get("backend"), notes=notes))
 
     @server.tool(
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
@@ -77,7 +82,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         working meanwhile and see the new rows as soon as it returns."""
         from indexer.build import build_incremental
 
-        report = build_incremental(state.settings, table, embedder=state.searcher().embedder)
+        report = build_incremental(state.settings, table, embedder=state.embedder())
         return respond(_sync_result(report))
 
     @server.tool(
@@ -109,7 +114,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         from indexer.notes import add_note
 
         res = add_note(state.settings, topic, text, tags, author or "mcp-agent",
-                       embedder=state.searcher().embedder)
+                       embedder=state.embedder())
         notes = []
         if not res.indexed:
             notes.append(f"stored but not indexed yet ({res.index_error}); "

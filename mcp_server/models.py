@@ -173,6 +173,9 @@ class TableStatus(BaseModel):
 class IndexStatus(BaseModel):
     tables: list[TableStatus]
     model_loaded: bool = Field(description="whether the query embedding model is warm")
+    query_backend: str | None = Field(
+        default=None, description="runtime of the query model: onnxruntime, "
+        "sentence-transformers (torch) or hash (tests); null until it has loaded")
     notes: list[str] = Field(default_factory=list)
 
 

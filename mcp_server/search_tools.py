@@ -98,8 +98,8 @@ def run_search(
     filters: list[Filter] | None = None,
     include_notes: bool = False,
 ) -> SearchResponse:
-    """One search through the shared Searcher, shaped for an agent."""
-    results = state.searcher().search(
+    """One search through the search worker's Searcher, shaped for an agent."""
+    results = state.search(
         query, table=table, k=k, mode=mode, filters=filters or None, include_notes=include_notes
     )
     if table is not None:

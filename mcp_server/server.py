@@ -5,6 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 
 from mcp_server import data_tools, index_tools, prompts, resources, search_tools
+from mcp_server.search_worker import SearchWorker
 from mcp_server.state import ServerState
 from store.settings import Settings
 
@@ -17,13 +18,15 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings, *, warm: bool = True) -> tuple[MCPServer, ServerState]:
+def build_server(settings: Settings, *, warm: bool = True,
+                 search_worker: SearchWorker | None = None) -> tuple[MCPServer, ServerState]:
     """The server and its state; nothing heavy is loaded until a call or the warm-up needs it.
 
-    With `warm`, the embedding model and a SQL worker start loading in the background
-    right after the first request (the handshake) has been answered.
+    With `warm`, the search worker (if not started already: entry points start it before
+    importing the SDK) and a SQL worker start right after the first request (the
+    handshake) has been answered.
     """
-    state = ServerState(settings)
+    state = ServerState(settings, search_worker)
     server: MCPServer = MCPServer(NAME, instructions=INSTRUCTIONS, log_level="WARNING")
     if warm:
         server.middleware.append(state.warm_after_first_request)
@@ -35,9 +38,10 @@ def build_server(settings: Settings, *, warm: bool = True) -> tuple[MCPServer, S
     return server, state
 
 
-def run_stdio(settings: Settings, *, warm: bool = True) -> None:
+def run_stdio(settings: Settings, *, warm: bool = True,
+              search_worker: SearchWorker | None = None) -> None:
     """Serve on stdin/stdout until the client closes them (Claude Code's default transport)."""
-    server, state = build_server(settings, warm=warm)
+    server, state = build_server(settings, warm=warm, search_worker=search_worker)
     try:
         server.run("stdio")
     finally:

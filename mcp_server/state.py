@@ -1,9 +1,10 @@
-"""What the server keeps between calls: settings, a lazy searcher and SQL sandbox, warm-up.
+"""What the server keeps between calls: settings, the search worker, SQL sandbox, warm-up.
 
-Nothing heavy is imported here: the searcher (LanceDB, the embedding model, torch) and
-the SQL sandbox (DuckDB, pyarrow) are built on first use or by the background warm-up,
-so the server answers `initialize` before any of them exists. No lock is held across
-calls: `_init_lock` guards only the one-time construction of each helper.
+Nothing heavy is imported here: searches run in the search worker process
+(`search_worker.py`: LanceDB and the embedding model live there), the SQL sandbox
+(DuckDB, pyarrow) and the build embedder are made on first use or by the background
+warm-up, so the server answers `initialize` before any of them exists. No lock is held
+across calls: `_init_lock` guards only the one-time construction of each helper.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from mcp_server.search_worker import SearchWorker
 from store.paths import DataPaths
 from store.settings import Settings
 
 if TYPE_CHECKING:
-    from indexer.search import Searcher
+    from indexer.embedder import Embedder
+    from indexer.search import SearchResult
     from store.catalog import Catalog
     from store.sandbox_worker import SqlSandbox
     from store.spec import Documented
@@ -25,26 +28,32 @@ if TYPE_CHECKING:
 class ServerState:
     """Per-process state shared by every tool call (thread-safe)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, search_worker: SearchWorker | None = None) -> None:
         self.settings = settings
         self.paths = DataPaths(settings.data_dir)
         self._init_lock = threading.Lock()
-        self._searcher: Searcher | None = None
+        # Started by the entry point before the SDK is imported, else on first use.
+        self.search_worker = search_worker or SearchWorker(settings)
+        self._embedder: Embedder | None = None
         self._sandbox: SqlSandbox | None = None
         self._catalog: tuple[str, Catalog] | None = None
         self._documented: tuple[str, Documented] | None = None
         self.warm_error: str | None = None
         self.warm_done = threading.Event()
         self._warm_started = False
+        self._closed = False
 
-    def searcher(self) -> Searcher:
-        if self._searcher is None:
-            from indexer.search import searcher_for
+    def search(self, query: str, **kwargs: Any) -> list[SearchResult]:
+        """`indexer.search.Searcher.search`, run by the search worker."""
+        return self.search_worker.search(query, **kwargs)
 
-            with self._init_lock:
-                if self._searcher is None:
-                    self._searcher = searcher_for(self.settings)
-        return self._searcher
+    def embedder(self) -> Embedder:
+        """The embedder of builds run by this process (sync_index, add_debug_note)."""
+        if self._embedder is None:
+            from indexer.embedder import make_embedder
+
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
 
     def sandbox(self) -> SqlSandbox:
         if self._sandbox is None:
@@ -57,11 +66,11 @@ class ServerState:
                     self._sandbox = SqlSandbox(self.paths, limits)
         return self._sandbox
 
-    @property
-    def model_loaded(self) -> bool:
-        if self._searcher is None or self._searcher._embedder is None:
-            return False
-        return bool(getattr(self._searcher._embedder, "loaded", True))
+    def query_model(self) -> dict[str, Any]:
+        """The search worker's query model: backend, loaded, why not ONNX (waits for warm-up)."""
+        if not self.search_worker.started:
+            return {"backend": None, "loaded": False}
+        return self.search_worker.status()
 
     def catalog(self) -> Catalog:
         """The event catalog, recomputed only when the committed files changed."""
@@ -93,7 +102,7 @@ class ServerState:
     # -- warm-up ----------------------------------------------------------------------
 
     def start_warmup(self, delay_s: float = 0.0) -> None:
-        """Load the query model and start a SQL worker in the background, once."""
+        """Start the search worker (if not yet) and a SQL worker in the background, once."""
         with self._init_lock:
             if self._warm_started:
                 return
@@ -106,9 +115,9 @@ class ServerState:
     async def warm_after_first_request(self, ctx: Any, call_next: Any) -> Any:
         """Server middleware: start the warm-up once the first request is answered.
 
-        Importing torch holds the GIL in long stretches and a SQL worker takes a core
-        while it starts; doing either before the handshake is answered would slow
-        `initialize`. The short delay lets the response leave first.
+        A SQL worker takes a core while it starts and the catalog holds the GIL while it
+        loads; doing either before the handshake is answered would slow `initialize`.
+        The short delay lets the response leave first.
         """
         result = await call_next(ctx)
         if not self._warm_started:
@@ -116,14 +125,17 @@ class ServerState:
         return result
 
     def _warm(self) -> None:
-        # The model first: a search is the likeliest first call and the slowest to warm.
+        # Searches first: the likeliest first call and the slowest to warm. The SQL worker
+        # starts once the search worker is warm, so the two do not compete for the cores.
         steps = (
-            ("query model", lambda: self.searcher().query_vector("warm up the query model")),
+            ("search worker", self._warm_search),
             ("SQL worker", lambda: self.sandbox().warm()),
             ("event catalog", self.catalog),  # its cache file, or computed once (seconds)
         )
         errors = []
         for what, step in steps:
+            if self._closed:
+                break
             try:
                 step()
             except Exception as exc:  # best effort: the first real call reports the error
@@ -132,6 +144,16 @@ class ServerState:
         self.warm_error = "; ".join(errors) or None
         self.warm_done.set()
 
+    def _warm_search(self) -> None:
+        worker = self.search_worker.start()
+        if not worker.wait_ready() and not self._closed:
+            raise RuntimeError("the search worker stopped or timed out while warming up")
+        warm_error = worker.status().get("warm_error")
+        if warm_error:  # e.g. a table built with another model: the calls will say so too
+            raise RuntimeError(warm_error)
+
     def close(self) -> None:
+        self._closed = True  # the warm-up then stops quietly: the worker is gone on purpose
+        self.search_worker.close()
         if self._sandbox is not None:
             self._sandbox.close()

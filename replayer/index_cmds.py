@@ -28,6 +28,7 @@ def index_group() -> None:
       replayer index build --full --table code_context --root ../other-repo
       replayer index query "what fields are in playerUpdate" --table events -k 5
       replayer index stats --json
+      replayer index prepare-model               # ONNX export: fast cold start
     """
 
 
@@ -166,6 +167,37 @@ def stats_cmd(settings: Settings, tables: tuple[str, ...], as_json: bool) -> Non
             click.echo("  interrupted build: the next build repairs it")
         for w in s.warnings:
             click.echo(f"  warning: {w}")
+
+
+@index_group.command("prepare-model")
+@click.option("--force", is_flag=True, help="Export again even if a valid export exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the export's manifest as JSON.")
+@pass_settings
+def prepare_model_cmd(settings: Settings, force: bool, as_json: bool) -> None:
+    """Export the embedding model to ONNX once (needs torch and onnx; nothing is downloaded).
+
+    Searches and index builds then run on onnxruntime: a server answers its first search
+    in about a second instead of loading torch. The export lives under the data root
+    (models/onnx/) and is tied to the model's weights digest; a first index build makes
+    it on its own.
+
+    \b
+    Examples:
+      replayer index prepare-model
+      replayer index prepare-model --force --json
+    """
+    from indexer.embedder import prepare_model
+
+    manifest = prepare_model(settings, force=force)
+    manifest.pop("reference", None)
+    if as_json:
+        emit_json(manifest)
+        return
+    how = (f"exported in {manifest['export_s']} s" if "export_s" in manifest
+           else "already exported")
+    click.echo(f"{manifest['model_id']}: {how} to {manifest['path']}")
+    click.echo(f"  checked against sentence-transformers with onnxruntime "
+               f"{', '.join(manifest.get('verified_onnxruntime', []))}")
 
 
 def _hook_stdin() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from store.settings import Settings
               multiple=True, help="Directory searched for CONTEXT.md resources (repeatable; "
               "default: $RUGS_CONTEXT_ROOTS, else the current repository).")
 @click.option("--no-warm", is_flag=True,
-              help="Do not load the embedding model in the background at start.")
+              help="Start no search worker (model) or SQL worker until a call needs one.")
 @pass_settings
 def serve_cmd(settings: Settings, use_http: bool, host: str, port: int, token: str | None,
               roots: tuple[Path, ...], no_warm: bool) -> None:
@@ -44,6 +44,13 @@ def serve_cmd(settings: Settings, use_http: bool, host: str, port: int, token: s
 
         run_http(settings, host=host, port=port, token=token, warm=not no_warm)
     else:
+        from mcp_server.search_worker import SearchWorker, core_is_idle
+
+        # Started before the SDK import when a core is free, so its loading overlaps the
+        # handshake (see mcp_server/search_worker.py); else by the warm-up after it.
+        worker = SearchWorker(settings)
+        if not no_warm and core_is_idle():
+            worker.start()
         from mcp_server.server import run_stdio
 
-        run_stdio(settings, warm=not no_warm)
+        run_stdio(settings, warm=not no_warm, search_worker=worker)

@@ -25,6 +25,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   └── NoteRecordError             a stored note lacks what the notes chunker needs
     ├── IndexerError                    indexer/errors.py
     │   ├── EmbedderUnavailableError    the embedding model cannot be loaded
+    │   ├── ModelExportError            the model cannot be exported to ONNX
     │   ├── FingerprintMismatchError    a table of another model or chunker: full build only
     │   ├── UnknownTableError           not one of events, code_context, debug_notes
     │   ├── TableNotBuiltError          a table that has never been built
@@ -38,6 +39,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     └── ServerError                     mcp_server/errors.py
         ├── ServerConfigError           the server cannot start as asked
         ├── ClaudeConfigError           a Claude Code file to merge into is malformed
+        ├── SearchWorkerError           the search worker process stopped or hung
         └── ToolCallError               a tool call the model can fix (an MCP ToolError)
 
 The message (`str(exc)`) says what happened, for a person at the shell, and may name the

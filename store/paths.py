@@ -51,6 +51,11 @@ class DataPaths:
         return self.root / "manifests"
 
     @property
+    def models(self) -> Path:
+        """Derived model files (the ONNX export of the embedding model); rebuildable."""
+        return self.root / "models"
+
+    @property
     def wal(self) -> Path:
         return self.root / "wal"
 

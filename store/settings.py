@@ -34,6 +34,9 @@ class Settings:
     model_path: Path | None = None
     model_id: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 64
+    # Embedding runtime: "auto" (onnxruntime once the model is exported, else torch),
+    # "onnx" (onnxruntime or an error) or "torch" (sentence-transformers always).
+    embed_backend: str = "auto"
     # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank), over
     # max(10, k * hybrid_candidates) candidates from each of the vector and BM25 lists.
     hybrid_fusion: str = "relative"
@@ -87,7 +90,8 @@ _INTS: dict[str, tuple[int, str]] = {
     "hybrid_candidates": (1, "candidates per list"),
 }
 _FLOATS: dict[str, str] = {"flush_seconds": "seconds", "sql_timeout_s": "seconds"}
-_CHOICES: dict[str, tuple[str, ...]] = {"hybrid_fusion": ("relative", "rrf")}
+_CHOICES: dict[str, tuple[str, ...]] = {"hybrid_fusion": ("relative", "rrf"),
+                                        "embed_backend": ("auto", "onnx", "torch")}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

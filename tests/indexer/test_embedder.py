@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embedder import HashingEmbedder, SentenceTransformerEmbedder, make_embedder
+from indexer.embedder import (
+    HashingEmbedder,
+    LocalModelEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+)
 from indexer.errors import EmbedderUnavailableError
 from store.settings import Settings
 
@@ -84,7 +89,7 @@ def test_real_model_gives_normalized_384_d_vectors_that_rank_sense(real_embedder
 
 @pytest.mark.slow
 def test_query_path_gives_the_same_vector_as_batch_embedding(
-    real_embedder: SentenceTransformerEmbedder,
+    real_embedder: LocalModelEmbedder,
 ) -> None:
     for q in ("how much money does the logged-in player have", "rug", "x " * 300):
         a = real_embedder.embed_query(q)

@@ -276,12 +276,14 @@ async def test_initialize_answers_before_the_model_would_have_loaded(mcp_root: M
 
 
 @pytest.mark.slow
-async def test_real_model_end_to_end_finds_the_player_balance_event(
+async def test_real_model_end_to_end_finds_the_player_balance_event_on_onnxruntime(
     tmp_path: Any, real_embedder: Any
 ) -> None:
+    from tests.conftest import link_model_export
     from tests.mcp_server.conftest import build_root
 
     root = build_root(tmp_path, model="all-MiniLM-L6-v2", embedder=real_embedder)
+    link_model_export(real_embedder, root.data)  # the export a first build would have made
     async with stdio_client(root) as c:
         res = await call(c, "search_events", {
             "query": "how much money does the logged-in player have", "k": 5})
@@ -290,7 +292,7 @@ async def test_real_model_end_to_end_finds_the_player_balance_event(
         # The real model ranked them (a BM25-only hit may sit among the top ones too).
         assert any(h["vector_score"] is not None for h in res["results"][:3])
         st = await call(c, "index_status")
-        assert st["model_loaded"]
+        assert st["model_loaded"] and st["query_backend"] == "onnxruntime", st
         assert {t["fingerprint"]["model_id"] for t in st["tables"]} == {"all-MiniLM-L6-v2"}
 
 

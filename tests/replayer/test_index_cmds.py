@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -147,3 +148,25 @@ def test_indexer_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
     assert res.returncode == 1 and "unknown embedding provider 'openai'" in res.stderr
     res = _replayer("notes", "add", "--topic", " ", "text", env=e)
     assert res.returncode == 1 and "topic" in res.stderr
+
+
+def test_prepare_model_of_a_hash_model_is_one_clear_error(env: Path) -> None:
+    res = subprocess.run([sys.executable, "-m", "replayer.cli", "index", "prepare-model"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert res.stderr.strip() == ("error: model 'hash:64' has no ONNX export to prepare "
+                                  "(only sentence-transformers models do)")
+
+
+@pytest.mark.slow
+def test_prepare_model_finds_an_existing_export_and_reports_it(
+        env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_embedder: Any) -> None:
+    from tests.conftest import link_model_export
+
+    link_model_export(real_embedder, tmp_path / "data")
+    monkeypatch.setenv("RUGS_MODEL_ID", "all-MiniLM-L6-v2")
+    out = json.loads(_run("index", "prepare-model", "--json"))
+    assert out["model_id"] == "all-MiniLM-L6-v2" and "export_s" not in out  # reused
+    assert out["path"].startswith(str(tmp_path / "data" / "models" / "onnx"))
+    assert "reference" not in out and out["verified_onnxruntime"]
+    assert "already exported" in _run("index", "prepare-model")

@@ -29,6 +29,7 @@ CASES: dict[str, tuple[str, Any, Any, Any]] = {
     "model_path": ("/models/env", Path("/models/env"), "/models/flag", Path("/models/flag")),
     "model_id": ("hash:32", "hash:32", "hash:64", "hash:64"),
     "embed_batch_size": ("8", 8, 16, 16),
+    "embed_backend": ("torch", "torch", "onnx", "onnx"),
     "protocol_docs": ("/docs/env", Path("/docs/env"), "/docs/flag", Path("/docs/flag")),
     "hybrid_fusion": ("rrf", "rrf", "relative", "relative"),
     "hybrid_candidates": ("10", 10, 3, 3),
@@ -98,6 +99,7 @@ def test_the_cli_data_dir_flag_beats_rugs_data_dir(tmp_path: Path,
     ("RUGS_MAX_PAYLOAD_BYTES", "1.5", "not a whole number"),
     ("RUGS_SQL_TIMEOUT_S", "inf", "above 0"),
     ("RUGS_HYBRID_FUSION", "mean", "relative, rrf"),
+    ("RUGS_EMBED_BACKEND", "gpu", "auto, onnx, torch"),
 ])
 def test_a_bad_environment_value_names_its_variable(
     monkeypatch: pytest.MonkeyPatch, var: str, value: str, says: str
