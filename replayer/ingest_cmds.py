@@ -51,10 +51,11 @@ def _written(written: dict[str, int]) -> str:
 
 
 @cli.command("ingest")
-@click.argument("source", metavar="FILE|-")
+@click.argument("sources", metavar="FILE...|-", nargs=-1, required=True)
 @click.option("--follow", is_flag=True,
               help="Tail a capture that is still being written; resumes after a restart.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as one JSON object (several files: {\"files\": [...]}).")
 @click.option("--tz", "tz", default=None,
               help="Zone of naive timestamps (default UTC), e.g. America/New_York or -05:00.")
 @click.option("--batch", "batch", default=2000, show_default=True, type=click.IntRange(1),
@@ -64,41 +65,52 @@ def _written(written: dict[str, int]) -> str:
 @click.option("--idle-timeout", "idle_timeout", default=None, type=click.FloatRange(0),
               help="With --follow: stop after this many seconds without new lines.")
 @pass_settings
-def ingest_cmd(settings: Settings, source: str, follow: bool, as_json: bool, tz: str | None,
-               batch: int, poll: float, idle_timeout: float | None) -> None:
-    """Ingest a capture file (or - for stdin) into the store.
+def ingest_cmd(settings: Settings, sources: tuple[str, ...], follow: bool, as_json: bool,
+               tz: str | None, batch: int, poll: float, idle_timeout: float | None) -> None:
+    """Ingest capture files (or - for stdin) into the store.
 
-    Reads every capture format and detects it: JSON lines of {timestamp, event_type,
-    data}, {seq, ts, event, data} or the CDP {…, source, direction}; a JSON array of
-    records; the key-samples object. Bad lines go to the rejects file under the data
-    root; ingesting the same input twice adds nothing.
+    Reads every capture format and detects it per file: JSON lines of {timestamp,
+    event_type, data}, {seq, ts, event, data} or the CDP {…, source, direction}; a JSON
+    array of records; the key-samples object. Bad lines go to the rejects file under the
+    data root; ingesting the same input twice adds nothing.
 
     \b
     Examples:
       replayer ingest captures/2025-12-15_00-39-17_cdp.jsonl
+      replayer ingest captures/*.jsonl key-samples.json
       replayer ingest key-samples.json --json
       cat capture.jsonl | replayer ingest -
       replayer ingest live.jsonl --follow      # Ctrl-C stops; the next run resumes
     """
+    if len(sources) > 1 and (follow or "-" in sources):
+        raise click.UsageError("--follow and - (stdin) take a single input")
     naive_tz = parse_tz(tz) if tz else None
-    total = None if source == "-" or not Path(source).is_file() else Path(source).stat().st_size
-    with _stop_on_signals() as stop, EventWriter.open(settings) as w, _bar(total) as bar:
-        summary = ingest(
-            w, source, follow=follow, batch_events=batch, progress=bar.update,
-            naive_tz=naive_tz, poll_s=poll, stop=stop, idle_timeout_s=idle_timeout,
-        )
+    summaries = []
+    with _stop_on_signals() as stop, EventWriter.open(settings) as w:
+        for source in sources:
+            if stop.is_set():
+                break
+            path = Path(source)
+            total = None if source == "-" or not path.is_file() else path.stat().st_size
+            with _bar(total) as bar:
+                summaries.append(ingest(
+                    w, source, follow=follow, batch_events=batch, progress=bar.update,
+                    naive_tz=naive_tz, poll_s=poll, stop=stop, idle_timeout_s=idle_timeout,
+                ))
     if as_json:
-        emit_json(summary.to_dict())
+        docs = [s.to_dict() for s in summaries]
+        emit_json(docs[0] if len(sources) == 1 else {"files": docs})
         return
-    click.echo(f"read {summary.read} events from {summary.input} ({summary.layout})")
-    click.echo(f"written: {_written(summary.written)}")
-    click.echo(f"duplicates skipped: {summary.duplicates}")
-    click.echo(f"rejected: {summary.rejected}"
-               + (f" (see {summary.rejects_file})" if summary.rejects_file else ""))
-    if summary.resumed:
-        click.echo(f"resumed at byte {summary.start_offset}, now at {summary.end_offset}")
-    if summary.note:
-        click.echo(f"note: {summary.note}")
+    for summary in summaries:
+        click.echo(f"read {summary.read} events from {summary.input} ({summary.layout})")
+        click.echo(f"written: {_written(summary.written)}")
+        click.echo(f"duplicates skipped: {summary.duplicates}")
+        click.echo(f"rejected: {summary.rejected}"
+                   + (f" (see {summary.rejects_file})" if summary.rejects_file else ""))
+        if summary.resumed:
+            click.echo(f"resumed at byte {summary.start_offset}, now at {summary.end_offset}")
+        if summary.note:
+            click.echo(f"note: {summary.note}")
 
 
 @cli.group()

@@ -40,6 +40,18 @@ def test_ingest_reads_stdin_and_prints_a_readable_summary(tmp_path: Path) -> Non
     assert "player_action 2" in out.stdout and "rejected: 0" in out.stdout
 
 
+def test_several_files_are_ingested_by_one_writer_each_with_its_summary(tmp_path: Path) -> None:
+    files = [str(FIX / "raw_excerpt.jsonl"), str(FIX / "key_samples_excerpt.json")]
+    out = run("ingest", *files, "--json", data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    docs = json.loads(out.stdout)["files"]
+    assert [d["read"] for d in docs] == [5, 2]
+    text = run("ingest", *files, data_dir=tmp_path)
+    assert text.stdout.count("duplicates skipped") == 2 and "nothing new" in text.stdout
+    refused = run("ingest", *files, "--follow", data_dir=tmp_path)
+    assert refused.returncode == 2 and "single input" in refused.stderr
+
+
 def test_a_missing_file_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
     out = run("ingest", str(tmp_path / "nope.jsonl"), data_dir=tmp_path)
     assert out.returncode != 0
