@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.clock import Clock  # noqa: E402
 from store.compaction import compact  # noqa: E402
 from store.ingest import ingest  # noqa: E402
 from store.integrity import PARQUET_WRITE_OPTIONS  # noqa: E402
@@ -185,18 +186,6 @@ def capture_files() -> list[Path]:
     """The real capture files (JSONL and JSON documents), else the test fixtures' excerpts."""
     files = sorted(p for p in (DATA / "captures").glob("*.json*") if p.is_file())
     return files or sorted((FIXTURE / "ingest").glob("*.json*"))
-
-
-class Clock:
-    """Wall and CPU seconds of a block (CPU: what a busy shared machine disturbs least)."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
 
 
 def _records_of(path: Path) -> list[tuple[str, str, int, str]]:
