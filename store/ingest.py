@@ -198,8 +198,9 @@ def iter_complete_lines(
 class _Run:
     """State of one ingest: the pending batch, its origins, the summary, the rejects file.
 
-    The batch holds records, one per wire event: its rows in every doc type it lands in.
-    The writer stores a record whole or rejects it whole (`EventWriter.write_records`).
+    The batch holds records, one per wire event: its rows in every doc type it lands in,
+    validated as a `ValidRecord`, so the writer stores them without validating them again;
+    it stores a record whole or rejects it whole (`EventWriter.write_records`).
     """
 
     def __init__(self, writer: _Writer, summary: IngestSummary, rejects: RejectsFile,
