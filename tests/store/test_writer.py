@@ -319,3 +319,25 @@ def test_write_arrow_rejects_only_the_row_whose_value_does_not_fit(
     res = writer.write_arrow("game_tick", pa.Table.from_pylist(rows))
     assert res.written == {"game_tick": 3}
     assert [r.index for r in res.rejected] == [2] and "price" in res.rejected[0].reason
+
+
+def test_write_arrow_refuses_negative_ticks_and_lone_surrogate_escapes_as_write_does(
+    writer: EventWriter, settings: Settings
+) -> None:
+    rows = [make_event(i, price=Decimal("1.5"), ts=datetime(2025, 12, 14, 20, 0, i, tzinfo=UTC))
+            for i in range(6)]  # types Arrow casts whole: the columnar path
+    rows[1]["tick"] = -7
+    rows[2]["raw_json"] = '{"name": "\\ud800"}'  # a lone high surrogate
+    rows[3]["raw_json"] = '{"name": "\\ud83d\\ude00"}'  # a pair: one emoji, valid
+    rows[4]["raw_json"] = '{"name": "\\\\ud800"}'  # an escaped backslash, then text
+    rows[5]["price"] = Decimal("-1.5")
+    res = writer.write_arrow("game_tick", pa.Table.from_pylist(rows))
+    assert {r.index: r.reason for r in res.rejected} == {
+        1: "tick cannot be negative",
+        2: "payload holds a lone UTF-16 surrogate escape: not valid Unicode",
+        5: "price cannot be negative"}
+    for i in (1, 2, 5):  # the per-event path gives each the same verdict
+        with pytest.raises(InvalidEventError):
+            writer.write(rows[i])
+    writer.flush()
+    assert _count(settings) == 3
