@@ -16,8 +16,9 @@ the same events questions.
 
 `--compare` also scores, on the dev questions only, the choices this code made (the
 held-out questions never take part in a choice):
-- fusion: relative (min-max normalized, averaged) or RRF, over max(k, 10) or 10x k
-  candidates per list (same index, search only);
+- fusion: filled (every candidate scored on both sides, normalized, averaged), relative
+  (min-max normalized per list, averaged, 0 where a list lacks the hit) or RRF, over
+  max(k, 10) or 10x k candidates per list (same index, search only);
 - the protocol doc sections' contextual header: trail (path and heading trail), summary
   (+ the file's one-line summary), tags (+ a line naming the events and fields documented);
   the events table is rebuilt per variant, re-embedding only the texts that differ.
@@ -165,7 +166,7 @@ def compare(settings: Settings, embedder: Any, qs: list[Any]) -> dict[str, Any]:
         return {t: rep.figures(t, "hybrid") for t in sorted(rep.scores)}
 
     out: dict[str, Any] = {"fusion": {}, "doc_header": {}}
-    for fusion in ("relative", "rrf"):
+    for fusion in ("filled", "relative", "rrf"):
         for multiple in (1, 10):
             st = settings.with_(hybrid_fusion=fusion, hybrid_candidates=multiple)
             out["fusion"][f"{fusion} x{multiple}"] = figs(st)
