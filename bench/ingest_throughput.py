@@ -1,6 +1,9 @@
 """Writer ingest rate (WAL on) against pyarrow writing the same rows straight to Parquet.
 
 Events are real capture payloads from ../shared/data replayed many times with fresh ids.
+The capture-ingest rows take the real capture files end to end (`store.ingest`: parse,
+map, validate, write) against `json.loads` of the same records plus pyarrow writing one
+row per record (its name, time, seq and text) to Parquet.
 Prints a table, or one JSON object with --json.
 """
 
@@ -23,7 +26,9 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.clock import Clock  # noqa: E402
 from store.compaction import compact  # noqa: E402
+from store.ingest import ingest  # noqa: E402
 from store.integrity import PARQUET_WRITE_OPTIONS  # noqa: E402
 from store.paths import DataPaths  # noqa: E402
 from store.schema import SCHEMAS  # noqa: E402
@@ -177,6 +182,95 @@ def run(payloads: list[tuple[str, str]], total: int, size: int, singles: int,
     }
 
 
+def capture_files() -> list[Path]:
+    """The real capture files (JSONL and JSON documents), else the test fixtures' excerpts."""
+    files = sorted(p for p in (DATA / "captures").glob("*.json*") if p.is_file())
+    return files or sorted((FIXTURE / "ingest").glob("*.json*"))
+
+
+def _records_of(path: Path) -> list[tuple[str, str, int, str]]:
+    """(event name, ts text, seq, record text) of every record of one capture file."""
+    rows: list[tuple[str, str, int, str]] = []
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix == ".jsonl":
+        for n, line in enumerate(text.splitlines(), 1):
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            rows.append((str(r.get("event") or r.get("event_type")),
+                         str(r.get("ts") or r.get("timestamp")), int(r.get("seq", n)), line))
+        return rows
+    doc = json.loads(text)
+    items = doc if isinstance(doc, list) else list(doc.values())
+    for n, r in enumerate(items, 1):
+        rows.append((str(r.get("event") or r.get("event_type")),
+                     str(r.get("ts") or r.get("timestamp_ms")), int(r.get("seq", n)),
+                     json.dumps(r)))
+    return rows
+
+
+def capture_baseline(files: list[Path], out: Path) -> int:
+    """json.loads every record, pyarrow writes one row per record, fsync: the floor."""
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for i, path in enumerate(files):
+        recs = _records_of(path)
+        n += len(recs)
+        table = pa.table({
+            "event_name": [r[0] for r in recs],
+            "ts": [r[1] for r in recs],
+            "seq": pa.array([r[2] for r in recs], pa.int64()),
+            "raw_json": [r[3] for r in recs],
+        })
+        with open(out / f"{i}.parquet", "wb") as f:
+            pq.write_table(table, f, **PARQUET_WRITE_OPTIONS)
+            f.flush()
+            os.fsync(f.fileno())
+    return n
+
+
+def capture_ingest(reps: int = 2) -> dict[str, Any]:
+    """store.ingest over the real capture files into a fresh root, against the baseline;
+    alternated, best of `reps` each (CPU and wall apart)."""
+    files = capture_files()
+    work = Path(tempfile.mkdtemp(prefix="rugs-bench-ingest-"))
+    base: list[Clock] = []
+    prod: list[Clock] = []
+    summary: dict[str, int] = {}
+    try:
+        for rep in range(reps):
+            with Clock() as c:
+                records = capture_baseline(files, work / f"base-{rep}")
+            base.append(c)
+            totals = {"lines": 0, "read": 0, "written_total": 0, "rejected": 0}
+            with Clock() as c, EventWriter.open(Settings.load(data_dir=work / f"s-{rep}")) as w:
+                for f in files:
+                    d = ingest(w, f).to_dict()
+                    for k in totals:
+                        totals[k] += d[k]
+            prod.append(c)
+            summary = totals
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base_cpu, base_wall = min(c.cpu for c in base), min(c.wall for c in base)
+    cpu, wall = min(c.cpu for c in prod), min(c.wall for c in prod)
+    return {
+        "files": len(files),
+        "bytes": sum(f.stat().st_size for f in files),
+        "records": records,
+        **summary,
+        "reps": reps,
+        "baseline_cpu_s": round(base_cpu, 3),
+        "baseline_wall_s": round(base_wall, 3),
+        "ingest_cpu_s": round(cpu, 3),
+        "ingest_wall_s": round(wall, 3),
+        "ingest_vs_baseline_cpu": round(cpu / base_cpu, 2),
+        "ingest_vs_baseline_wall": round(wall / base_wall, 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 SHAPES = {"captures": real_payloads, "ticks": tick_payloads}
 
 
@@ -185,19 +279,25 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--batch", type=int, default=50_000)
     ap.add_argument("--singles", type=int, default=1_000)
-    ap.add_argument("--shape", choices=[*SHAPES, "all"], default="all",
+    ap.add_argument("--shape", choices=[*SHAPES, "capture_ingest", "all"], default="all",
                     help="captures: full real payloads (gameStateUpdate with leaderboards, "
-                         "~8 KB); ticks: real legacy tick records (~250 B)")
+                         "~8 KB); ticks: real legacy tick records (~250 B); capture_ingest: "
+                         "the real capture files through store.ingest end to end")
     ap.add_argument("--reps", type=int, default=2,
                     help="pyarrow baselines (with and without page checksums), alternated: "
-                         "best of this many")
+                         "best of this many; capture_ingest: ingest and its baseline, "
+                         "alternated, best of this many")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     a = ap.parse_args()
-    shapes = list(SHAPES) if a.shape == "all" else [a.shape]
-    results = {s: run(SHAPES[s](), a.events, a.batch, a.singles, a.reps) for s in shapes}
+    shapes = list(SHAPES) if a.shape == "all" else [a.shape] if a.shape in SHAPES else []
+    results: dict[str, Any] = {
+        s: run(SHAPES[s](), a.events, a.batch, a.singles, a.reps) for s in shapes}
+    if a.shape in ("capture_ingest", "all"):
+        results["capture_ingest"] = capture_ingest(max(1, a.reps))
     if a.json:
         print(json.dumps(results))
         return
+    ci = results.pop("capture_ingest", None)
     for shape, r in results.items():
         print(f"\n[{shape}] {r['events']:,} events, avg payload {r['avg_payload_bytes']:,} B "
               f"({r['payload_mb']} MB), batches of {r['batch_size']:,}, WAL on")
@@ -219,6 +319,18 @@ def main() -> None:
         print(f"  writer / baseline: {r['writer_vs_baseline']:.2f} (target >= 0.5); "
               f"200,000 events/s and half the baseline: "
               f"{'met' if r['meets_targets'] else 'NOT met'}")
+    if ci is not None:
+        print(f"\n[capture_ingest] {ci['files']} capture files, {ci['bytes'] / 1e6:.1f} MB, "
+              f"{ci['lines']:,} lines/items, {ci['read']:,} events read, "
+              f"{ci['written_total']:,} rows written, {ci['rejected']} rejected; "
+              f"best of {ci['reps']}")
+        print(f"  {'run':<48} {'cpu s':>7} {'wall s':>7}")
+        print(f"  {'json.loads + pyarrow one row/record (baseline)':<48} "
+              f"{ci['baseline_cpu_s']:>7.3f} {ci['baseline_wall_s']:>7.3f}")
+        print(f"  {'store.ingest -> EventWriter (capture path)':<48} "
+              f"{ci['ingest_cpu_s']:>7.3f} {ci['ingest_wall_s']:>7.3f}")
+        print(f"  ingest / baseline: {ci['ingest_vs_baseline_cpu']:.2f} CPU, "
+              f"{ci['ingest_vs_baseline_wall']:.2f} wall; load {ci['load_avg_1m']}")
 
 
 if __name__ == "__main__":

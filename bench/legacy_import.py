@@ -17,31 +17,19 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.clock import Clock  # noqa: E402
 from store.legacy import import_legacy, legacy_files, rows_of_files  # noqa: E402
 from store.settings import Settings  # noqa: E402
 from store.writer import EventWriter  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "legacy_recordings"
 TARGET_S = 10.0
-
-
-class Clock:
-    """Wall and CPU seconds of a block: the machine is shared, CPU time shows our own cost."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
 
 
 def json_baseline(directory: Path) -> int:

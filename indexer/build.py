@@ -467,6 +467,7 @@ class _Builder:
         db = tb.connect(self.paths)
         tbl = tb.open_table(db, self.name)
         if tbl is not None:
+            tb.check_layout(tbl, self.spec)
             check_fingerprint(self.name, tb.stored_fingerprint(tbl), fp)
         else:
             if state.sources:

@@ -23,6 +23,12 @@ class FingerprintMismatchError(IndexerError):
     hint = HINT_FULL_BUILD
 
 
+class TableLayoutError(IndexerError):
+    """A table's row layout is older (missing columns) or newer than this code reads."""
+
+    hint = HINT_FULL_BUILD
+
+
 class UnknownTableError(IndexerError):
     """A table name that is not one of events, code_context, debug_notes."""
 

@@ -208,6 +208,7 @@ class Searcher:
                 self._db = tb.connect(self.paths)
             opened = tb.open_table(self._db, name)
             if opened is not None:
+                tb.check_layout(opened, table_spec(name))
                 self._tables[name] = opened
             return opened
 

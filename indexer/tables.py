@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from chunkers.chunk import Chunk, metadata_json
-from indexer.registry import TableSpec
+from indexer.errors import TableLayoutError
+from indexer.registry import TABLE_FORMAT_VERSION, TableSpec
 from store.paths import DataPaths
 
 if TYPE_CHECKING:
@@ -61,6 +62,29 @@ def open_table(db: DBConnection, name: str) -> Table | None:
         return db.open_table(name)
     except (FileNotFoundError, ValueError):
         return None
+
+
+def check_layout(tbl: Table, spec: TableSpec) -> None:
+    """Refuse a table this code cannot read: a newer row layout, or one missing our columns.
+
+    A table built before a column was added (events-1 had no `events` or `path`) would
+    otherwise fail every vector search and filter inside LanceDB with a schema ValueError.
+    """
+    fmt = (stored_fingerprint(tbl) or {}).get("table_format")
+    if isinstance(fmt, int) and fmt > TABLE_FORMAT_VERSION:
+        raise TableLayoutError(
+            f"table {spec.name} was built by a newer replayer (table format {fmt}; this one "
+            f"reads up to {TABLE_FORMAT_VERSION}): upgrade replayer, or rebuild it with "
+            f"`replayer index build --full --table {spec.name}`"
+        )
+    have = set(tbl.schema.names)
+    missing = [name for name, _ in spec.columns if name not in have]
+    if missing:
+        raise TableLayoutError(
+            f"table {spec.name} was built by an older replayer (no column "
+            f"{', '.join(missing)}): rebuild it with "
+            f"`replayer index build --full --table {spec.name}`"
+        )
 
 
 def stored_fingerprint(tbl: Table) -> dict[str, Any] | None:

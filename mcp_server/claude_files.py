@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_server.errors import ClaudeConfigError
+from mcp_server.workflow import render_workflow
 from store.settings import ENV_PREFIX, Settings
 
 DEFAULT_SERVER_NAME = "rugs"
@@ -201,30 +202,7 @@ memory. When the tools do not settle a question, say what is missing.
 
 ## Workflow
 
-1. **Exact names first.** {t("list_event_types")} is the catalog of every event name the \
-store has seen (direction, counts, validation status): map the user's words to real event \
-names with it. Then {t("describe_event")} on each event involved: its fields as the data \
-shows them (types, how often present, example values, ranges) and whether the event is \
-verified. Spell events and field paths in your answer exactly as it prints them.
-2. **Meaning and documentation.** {t("search_events")} finds schema cards, protocol \
-documentation, game summaries and notable events; `mode: "text"` suits exact event or field \
-names, `detail: "full"` returns a whole chunk when a snippet is cut short. {t("search")} \
-looks through events and code context together.
-3. **Numbers come from SQL.** Counts, sums, maxima, averages, anything at a given tick: \
-{t("query_sql")} with one read-only SELECT (its error messages list the views and what is \
-allowed). For one game, {t("list_games")}, {t("get_game_episode")} and \
-{t("get_tick_features")}. Quote the SQL you ran and say when a result was truncated.
-4. **Code.** Which module handles an event, why something is built as it is: \
-{t("search_code_context")}, then Read the file it points to.
-5. **Debug notes are reasoning, not ground truth.** {t("search_debug_notes")} returns what \
-earlier sessions concluded. Mark anything taken from it as *reasoning (debug note)* in your \
-answer, and confirm it with {t("describe_event")} or {t("query_sql")} before relying on it.
-6. **Stale or missing index.** When a search says a table is not built or is behind, \
-{t("index_status")} shows what is pending and {t("sync_index")} brings one table up to date; \
-then search again.
-7. **Keep what you learn.** A non-obvious finding goes into {t("add_debug_note")} (topic, \
-text, tags), citing the query or event that shows it.
-
+{render_workflow(t)}
 ## Tools
 
 | tool | kind | what it does |

@@ -250,6 +250,19 @@ def parse_record(
         raise RecordRejected(f"not a JSON object: {_short(exc)}") from None
     except RecursionError:
         raise RecordRejected(_TOO_DEEP) from None
+    return _record_of(members, text, session_id=session_id, position=position,
+                      naive_tz=naive_tz)
+
+
+def _record_of(
+    members: dict[str, tuple[Any, int, int]],
+    text: str,
+    *,
+    session_id: str,
+    position: int,
+    naive_tz: tzinfo | None,
+) -> WireEvent:
+    """parse_record's work once the record's members are read (a JSONL line reads them once)."""
     fmt = record_format(members)
     if fmt is None:
         keys = ", ".join(sorted(members)[:8]) or "none"
@@ -360,7 +373,7 @@ def parse_jsonl_line(
             parse_key_sample(k, line, s, session_id=session_id, position=n)
             for n, (k, (_, s, _e)) in enumerate(members.items(), 1)
         ]
-    return [parse_record(line, i, session_id=session_id, position=line_no, naive_tz=naive_tz)]
+    return [_record_of(members, line, session_id=session_id, position=line_no, naive_tz=naive_tz)]
 
 
 def _short(exc: Exception) -> str:

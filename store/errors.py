@@ -27,6 +27,7 @@ Every error raised on purpose derives from `RugsError`; each package keeps its o
     │   ├── EmbedderUnavailableError    the embedding model cannot be loaded
     │   ├── ModelExportError            the model cannot be exported to ONNX
     │   ├── FingerprintMismatchError    a table of another model or chunker: full build only
+    │   ├── TableLayoutError            a table of an older or newer row layout than this code
     │   ├── UnknownTableError           not one of events, code_context, debug_notes
     │   ├── TableNotBuiltError          a table that has never been built
     │   ├── IndexBusyError              another process is building that table

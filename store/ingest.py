@@ -27,7 +27,7 @@ from store.capture import (
     parse_jsonl_line,
 )
 from store.errors import DiskFullError, IngestError, SchemaVersionError, StorageError
-from store.event import normalize_record
+from store.event import ValidRecord, validate_record
 from store.paths import DataPaths
 from store.rejects import REJECTABLE, RejectsFile, rejection_reason
 from store.settings import Settings
@@ -198,8 +198,9 @@ def iter_complete_lines(
 class _Run:
     """State of one ingest: the pending batch, its origins, the summary, the rejects file.
 
-    The batch holds records, one per wire event: its rows in every doc type it lands in.
-    The writer stores a record whole or rejects it whole (`EventWriter.write_records`).
+    The batch holds records, one per wire event: its rows in every doc type it lands in,
+    validated as a `ValidRecord`, so the writer stores them without validating them again;
+    it stores a record whole or rejects it whole (`EventWriter.write_records`).
     """
 
     def __init__(self, writer: _Writer, summary: IngestSummary, rejects: RejectsFile,
@@ -210,7 +211,7 @@ class _Run:
         self.batch_events = batch_events
         # set: a full disk makes commit() wait and retry (--follow) until this is set
         self.retry_full = retry_full
-        self.records: list[list[dict[str, Any]]] = []
+        self.records: list[ValidRecord] = []
         self.origin: list[tuple[int, str]] = []  # (line, event name) per record
         self.rows = 0
         self.stored_games: set[str] = set()  # complete_game ids stored by this run
@@ -230,17 +231,17 @@ class _Run:
                         self.summary.duplicates += 1
                         continue
                     rows.append(row)
-                # the store's one validation; the writer applies it again (same verdict)
-                pending.append((ev.event_name, normalize_record(
+                # the store's one validation: the writer trusts a ValidRecord, never again
+                pending.append((ev.event_name, validate_record(
                     rows, ingested_at=now, max_payload_bytes=limit)))
         except REJECTABLE as exc:
             self.reject(line, rejection_reason(exc), raw)
             return
-        for name, rows in pending:
+        for name, rec in pending:
             self.summary.read += 1
-            self.records.append(rows)
+            self.records.append(rec)
             self.origin.append((line, name))
-            self.rows += len(rows)
+            self.rows += len(rec)
 
     def reject(self, line: int, reason: str, text: str | None) -> None:
         self.rejects.add(line, reason, text)
@@ -263,11 +264,11 @@ class _Run:
             # is gone by now (memory stays bounded by the batch), its payload is not
             line, name = self.origin[rej.index]
             self.reject(line, f"{name}: refused by the writer: {rej.reason}",
-                        self.records[rej.index][0].get("raw_json"))
-        for i, rows in enumerate(self.records):
+                        self.records[rej.index].rows[0].get("raw_json"))
+        for i, rec in enumerate(self.records):
             if i not in refused:
                 self.stored_games.update(
-                    r["event_id"] for r in rows if r["doc_type"] == "complete_game")
+                    r["event_id"] for r in rec.rows if r["doc_type"] == "complete_game")
         self.records, self.origin, self.rows = [], [], 0
         self.rejects.flush()
 
@@ -304,7 +305,7 @@ def ingest(
     idle_timeout_s: float | None = None,
     stdin: IO[bytes] | None = None,
 ) -> IngestSummary:
-    """Ingest one capture (a path, or "-" for stdin) through `writer.write_many`.
+    """Ingest one capture (a path, or "-" for stdin) through `writer.write_records`.
 
     Streams in bounded memory (a batch of rows, one line or one JSON item at a time).
     Bad records go to `rejects/ingest/<stem>.<hash>.jsonl` with their line number.

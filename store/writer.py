@@ -25,7 +25,7 @@ from store.errors import (
     WriterFailedError,
     storage_errors,
 )
-from store.event import event_id_for, normalize, normalize_record, to_money
+from store.event import ValidRecord, event_id_for, normalize, normalize_record, to_money
 from store.files import committed_files
 from store.integrity import PARQUET_WRITE_OPTIONS, quarantine_part, read_event_ids
 from store.locks import FileLock, fsync_dir
@@ -211,17 +211,28 @@ class EventWriter:
         """Write a batch; each bad event is rejected with its reason, the rest is written."""
         return self.write_records([ev] for ev in events)
 
-    def write_records(self, records: Iterable[Record]) -> WriteResult:
+    def write_records(self, records: Iterable[Record | ValidRecord]) -> WriteResult:
         """Write a batch of records: each record is the rows of one input record, one per
         doc type it lands in. A record is validated whole (`store.event.normalize_record`):
         stored in every doc type, or rejected (`Rejection.index` = its position) and none
         of its rows stored. Duplicates (by event_id) are skipped row by row.
+
+        A `store.event.ValidRecord` (only `validate_record` makes one) was validated
+        already: its rows are stored as they are, when the payload limit it was checked
+        against is not above this writer's (else it is validated again, as is any other
+        record).
         """
         result = WriteResult()
         now = datetime.now(UTC)
         limit = self.settings.max_payload_bytes
         accepted: list[tuple[int, list[dict[str, Any]]]] = []
         for i, rec in enumerate(records):
+            if type(rec) is ValidRecord:
+                if rec.max_payload_bytes <= limit:
+                    if rec.rows:
+                        accepted.append((i, list(rec.rows)))
+                    continue
+                rec = list(rec.rows)  # checked against a larger limit: check it against ours
             try:
                 if type(rec) is not list and (isinstance(rec, Mapping | str | bytes)
                                               or not isinstance(rec, Sequence)):

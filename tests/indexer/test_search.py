@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from indexer.build import build_incremental
+from indexer import build as build_mod
+from indexer.build import build_full, build_incremental
 from indexer.embedder import HashingEmbedder
-from indexer.errors import InvalidFilterError, InvalidQueryError, TableNotBuiltError
+from indexer.errors import (
+    InvalidFilterError,
+    InvalidQueryError,
+    TableLayoutError,
+    TableNotBuiltError,
+)
 from indexer.filters import Filter
 from indexer.notes import add_note
+from indexer.registry import TABLE_FORMAT_VERSION
 from indexer.search import MAX_K, REASONING_CAVEAT, Searcher
 from store.settings import Settings
 
@@ -154,3 +162,45 @@ def test_real_model_ranks_the_answering_context_file_first(
     for question, where in cases.items():
         top = searcher.search(question, table="code_context", k=5)
         assert any(where in x.source for x in top), (question, [x.source for x in top])
+
+
+def _old_layout_events(settings: Settings, mem: MemorySources,
+                       fake_embedder: HashingEmbedder) -> None:
+    """An events table as events-1 built it: before the `events` and `path` columns."""
+    spec = mem.spec(version="events-1")
+    old = dataclasses.replace(spec, columns=tuple(
+        c for c in spec.columns if c[0] not in ("events", "path")))
+    mem.docs["k"] = [("e1", "playerUpdate: cash is the balance", {"event_name": "playerUpdate"})]
+    build_incremental(settings, "events", embedder=fake_embedder, spec=old)
+
+
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_a_table_of_an_older_row_layout_is_refused_with_the_rebuild_command(
+        settings: Settings, mem: MemorySources, fake_embedder: HashingEmbedder,
+        mode: str) -> None:
+    _old_layout_events(settings, mem, fake_embedder)
+    with pytest.raises(TableLayoutError, match=r"older replayer \(no column events, path\).*"
+                       r"replayer index build --full --table events"):
+        Searcher(settings, fake_embedder).search("cash", table="events", mode=mode)
+
+
+def test_an_incremental_build_over_an_older_layout_is_refused_and_a_full_build_repairs_it(
+        settings: Settings, mem: MemorySources, fake_embedder: HashingEmbedder) -> None:
+    _old_layout_events(settings, mem, fake_embedder)
+    with pytest.raises(TableLayoutError, match="--full --table events"):
+        build_incremental(settings, "events", embedder=fake_embedder, spec=mem.spec())
+    build_full(settings, "events", embedder=fake_embedder, spec=mem.spec())
+    (hit,) = Searcher(settings, fake_embedder).search("cash", table="events")
+    assert hit.chunk_id == "e1"
+
+
+def test_a_table_of_a_newer_row_layout_is_refused_not_misread(
+        settings: Settings, mem: MemorySources, fake_embedder: HashingEmbedder,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    mem.docs["k"] = [("e1", "playerUpdate: cash is the balance", {"event_name": "playerUpdate"})]
+    monkeypatch.setattr(build_mod, "TABLE_FORMAT_VERSION", TABLE_FORMAT_VERSION + 1)
+    build_incremental(settings, "events", embedder=fake_embedder, spec=mem.spec())
+    monkeypatch.undo()
+    with pytest.raises(TableLayoutError, match=f"newer replayer \\(table format "
+                       f"{TABLE_FORMAT_VERSION + 1}; this one reads up to {TABLE_FORMAT_VERSION}"):
+        Searcher(settings, fake_embedder).search("cash", table="events")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mcp_server.workflow import cited_tools
 from tests.mcp_server.conftest import LEGACY_GAME, REPO, McpRoot, server_params, stdio_client
 
 pytestmark = pytest.mark.anyio
@@ -234,10 +235,13 @@ async def test_rugs_expert_prompt_tells_how_to_use_the_tools(mcp_root: McpRoot) 
         prompts = {p.name: p for p in (await c.list_prompts()).prompts}
         assert "rugs-expert" in prompts
         got = await c.get_prompt("rugs-expert", {"question": "What is playerUpdate.cash?"})
+        served = {t.name for t in (await c.list_tools()).tools}
     text = got.messages[0].content.text
-    for tool in ("search_events", "describe_event", "query_sql", "search_debug_notes",
-                 "sync_index"):
-        assert tool in text
+    assert cited_tools() <= served
+    for tool in cited_tools():
+        assert f"`{tool}`" in text
+    # the same workflow as the Claude Code agent: exact names from the catalog come first
+    assert text.index("`list_event_types`") < text.index("`search_events`")
     assert text.rstrip().endswith("What is playerUpdate.cash?")
 
 

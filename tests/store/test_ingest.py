@@ -14,7 +14,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+import store.event as event_mod
 from store.errors import IngestError
+from store.event import ValidRecord
 from store.files import committed_files
 from store.ingest import checkpoint_path, ingest, read_checkpoint
 from store.paths import DOC_TYPES, DataPaths
@@ -108,6 +110,36 @@ def test_game_history_repeats_are_counted_as_duplicates_not_written_twice(
     games = stored(settings_, "complete_game")
     assert sorted(g["event_id"] for g in games) == sorted(
         f"game:{h['id']}" for h in json.loads(line)["data"]["gameHistory"])
+
+
+@pytest.mark.parametrize("name", ["cdp_excerpt.jsonl", "history_tick.jsonl",
+                                  "array_excerpt.json", "key_samples_excerpt.json"])
+def test_each_row_is_validated_once_and_reaches_the_writer_as_a_valid_record(
+    settings_: Settings, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    calls = 0
+    real = event_mod.normalize
+
+    def counting(*args: Any, **kw: Any) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kw)
+
+    monkeypatch.setattr(event_mod, "normalize", counting)
+    handed: list[type] = []
+    with EventWriter.open(settings_) as w:
+        write_records = w.write_records
+
+        def spy(records: Any) -> Any:
+            handed.extend(type(r) for r in records)
+            return write_records(records)
+
+        monkeypatch.setattr(w, "write_records", spy)
+        s = ingest(w, FIX / name)
+    assert s.rejected == 0 and s.read == len(handed) > 0
+    assert set(handed) == {ValidRecord}
+    assert calls == sum(s.written.values())  # not twice: the writer trusts a ValidRecord
+    assert counts(settings_) == s.written
 
 
 def test_unreadable_inputs_are_clear_errors(settings_: Settings, tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+import store.event as event_mod
 from store.errors import InvalidEventError, SchemaVersionError, WriterLockedError
+from store.event import validate_record
 from store.files import committed_files
 from store.paths import DataPaths
 from store.schema import SCHEMAS
@@ -79,6 +81,78 @@ def test_bad_events_are_rejected_one_by_one_and_the_rest_of_the_batch_lands(
     assert "finite" in reasons[5]
     assert "direction" in reasons[6]
     assert _count(settings) == 2
+
+
+class _CountingNormalize:
+    """store.event.normalize (the per-row validator) with a count of its calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self.real = event_mod.normalize
+        monkeypatch.setattr(event_mod, "normalize", self)
+        monkeypatch.setattr("store.writer.normalize", self)
+
+    def __call__(self, *args: Any, **kw: Any) -> dict[str, Any]:
+        self.calls += 1
+        return self.real(*args, **kw)
+
+
+def test_write_records_stores_a_valid_record_without_validating_it_again(
+    writer: EventWriter, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = _CountingNormalize(monkeypatch)
+    now = datetime.now(UTC)
+    valid = [validate_record([make_event(i), make_event(i, doc_type="ws_event")],
+                             ingested_at=now, max_payload_bytes=settings.max_payload_bytes)
+             for i in range(3)]
+    assert counter.calls == 6  # the one validation: two rows per record
+    res = writer.write_records(valid)
+    writer.flush()
+    assert counter.calls == 6 and res.written == {"game_tick": 3, "ws_event": 3}
+    assert _count(settings) == 3 and _count(settings, "ws_event") == 3
+    plain = writer.write_records([[make_event(9)]])  # anything else: validated here
+    assert counter.calls == 7 and plain.written == {"game_tick": 1}
+
+
+def test_a_valid_record_checked_against_a_larger_payload_limit_is_validated_again(
+    tmp_path: Path,
+) -> None:
+    big = make_event(1, raw_json=json.dumps({"text": "x" * 2_000}))
+    valid = validate_record([big], ingested_at=datetime.now(UTC), max_payload_bytes=10_000)
+    with EventWriter.open(Settings.load(data_dir=tmp_path / "d", max_payload_bytes=1_000)) as w:
+        res = w.write_records([valid])
+    assert res.written == {} and [r.index for r in res.rejected] == [0]
+    assert "over the limit of 1000" in res.rejected[0].reason
+
+
+@pytest.mark.parametrize("poison, why", [
+    ({"price": "abc"}, "price"),
+    ({"tick": -7}, "negative"),
+    ({"seq": 2**70}, "out of range for int64"),
+    ({"raw_json": "[" * 10_000 + "]" * 10_000}, "deeper than 64"),
+    ({"raw_json": '{"name": "\\ud800"}'}, "lone UTF-16 surrogate"),
+    ({"game_id": "bad\ud800"}, "not valid Unicode"),
+    ({"ts": "9999-12-31T23:00:00-05:00"}, "representable"),
+])
+def test_untrusted_callers_get_every_poison_record_refused(
+    writer: EventWriter, settings: Settings, poison: dict[str, Any], why: str
+) -> None:
+    """write(), write_many() and write_records() validate whatever they are handed,
+    also an object that looks like a validated record (same attributes) but is not one."""
+    ev = make_event(1, **poison)
+    with pytest.raises(InvalidEventError, match=why):
+        writer.write(ev)
+    assert [r.index for r in writer.write_many([ev]).rejected] == [0]
+
+    class LookAlike(list[dict[str, Any]]):
+        rows = (ev,)
+        max_payload_bytes = settings.max_payload_bytes
+
+    res = writer.write_records([LookAlike([ev]), [ev]])
+    assert [r.index for r in res.rejected] == [0, 1] and res.written == {}
+    assert all(why in r.reason for r in res.rejected)
+    writer.flush()
+    assert _count(settings) == 0
 
 
 def test_write_raises_a_clear_error_for_one_bad_event(writer: EventWriter) -> None:

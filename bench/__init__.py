@@ -1,0 +1,1 @@
+"""Benchmarks: one script per speed concern, run as `python bench/NAME.py`."""
