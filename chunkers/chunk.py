@@ -16,7 +16,7 @@ from chunkers.errors import DuplicateChunkIdError
 # refuse an incremental build and ask for a full one instead of mixing old and new chunks.
 MARKDOWN_CHUNKER_VERSION = "markdown-1"
 NOTES_CHUNKER_VERSION = "notes-1"
-EVENTS_CHUNKER_VERSION = "events-2"
+EVENTS_CHUNKER_VERSION = "events-3"
 DOCS_CHUNKER_VERSION = "docs-1"  # protocol doc sections (built on the markdown chunker)
 
 

@@ -278,6 +278,17 @@ def overview_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = E
     return sentences(parts)
 
 
+def about_vector_text(e: EventInfo, docs: Documented = EMPTY) -> str:
+    """What the about card's vector is made from: what the event is, which way it travels
+    and its top-level fields with a few words each. The counts, timing, payload and docs
+    lines after them read alike on every card and blur it (measured in chunkers/CONTEXT.md)."""
+    d = docs.get(e.event_name)
+    meaning = event_meaning(d)
+    listed = _field_list(e, d, docs)
+    return sentences([head(e.event_name) + (f": {meaning}" if meaning else ""),
+                      _direction_phrase(e), *listed[:1]])
+
+
 def about_text(e: EventInfo, cat: Catalog | None = None, docs: Documented = EMPTY) -> str:
     """What the event is, as the data and the docs show it: direction, access, counts and
     timing, phases, payload, request/reply and trace relations, docs, validation."""
@@ -708,7 +719,7 @@ def event_cards(e: EventInfo, source: str = CATALOG_SOURCE,
     (the fields of a small object on its object's card), one per field only the docs
     describe. `cat` lets the overview say what a client request it answers carries."""
     out = [Chunk(f"schema:{e.event_name}:about", about_text(e, cat, docs), source,
-                 _card_meta(e, KIND_ABOUT))]
+                 _card_meta(e, KIND_ABOUT), embed_text=about_vector_text(e, docs))]
     if e.fields or (docs.get(e.event_name) and docs.events[e.event_name].fields):
         out.insert(0, Chunk(f"schema:{e.event_name}:overview", overview_text(e, cat, docs),
                             source, _card_meta(e, KIND_OVERVIEW),

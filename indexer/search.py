@@ -35,7 +35,10 @@ Mode = Literal["hybrid", "vector", "text"]
 MODES: tuple[str, ...] = ("hybrid", "vector", "text")
 MAX_K = 100
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: 1 / (60 + rank)
-FUSIONS = ("relative", "rrf")
+FUSIONS = ("filled", "relative", "rrf")
+# BM25 hits read for a hybrid search under `filled` fusion: the vector list's candidates
+# take their BM25 score from this deeper list (beyond it: no keyword match worth counting).
+FILL_DEPTH = 100
 
 
 def _minmax(values: dict[str, float]) -> dict[str, float]:
@@ -46,29 +49,49 @@ def _minmax(values: dict[str, float]) -> dict[str, float]:
 
 
 def fuse(results: list[SearchResult], vec_ids: list[str], txt_ids: list[str],
-         fusion: str) -> None:
-    """Set each result's hybrid score from its places in the vector and text lists.
+         fusion: str, *, vector_hi: float | None = None) -> None:
+    """Set each result's hybrid score from its vector and text scores.
 
-    `relative` (the default): each list's scores min-max normalized to [0, 1], then
-    averaged; a hit missing from a list gets 0 there. Unlike `rrf` (1 / (60 + rank)
-    summed) it keeps how much better the best hit is: when the words of a reworded
-    question match nothing relevant, BM25's weak hits stay weak instead of outvoting
-    the vector list's clear winner. Measured on ../shared/eval: RRF put hybrid behind
-    vector search alone on code_context (MRR 0.833 against 0.864); relative fusion
-    puts it ahead on both tables.
+    `filled` (the default): every candidate (the union of the two top lists) is scored on
+    both sides with its real scores: a BM25-only candidate carries its cosine, a
+    vector-only one its BM25 score from a deeper BM25 list (None: no keyword match, 0).
+    Cosines are min-max normalized over the vector list (below its last hit: 0), BM25
+    scores over the candidates, then averaged. Why: under `relative` a hit missing from one
+    list got 0 there, so the best hit of a single list (0.5) outranked a clear winner of
+    the other list that BM25 merely ranked 11th, and min-max over a flat BM25 list (ten hits
+    within 5%) stretched noise to [0, 1] (`What fields are in playerUpdate?`: the long
+    field-list card, cosine 0.81 against 0.70, fell behind 27 short field cards). Measured
+    in bench/eval_retrieval.py --compare. `vector_hi`: the best cosine of every table of a
+    cross-table search, so a table whose best match is weak does not score its best as 1.
+
+    `relative`: each list's scores min-max normalized to [0, 1] over that list, then
+    averaged; a hit missing from a list gets 0 there. `rrf`: 1 / (60 + rank) summed.
     """
     if fusion == "rrf":
         ranks = [{i: n for n, i in enumerate(ids, start=1)} for ids in (vec_ids, txt_ids)]
         for r in results:
             r.score = sum(1.0 / (RRF_K + rk[r.chunk_id]) for rk in ranks if r.chunk_id in rk)
         return
-    if fusion != "relative":
+    if fusion not in FUSIONS:
         raise InvalidQueryError(f"unknown hybrid fusion {fusion!r}; known: {', '.join(FUSIONS)}")
     by_id = {r.chunk_id: r for r in results}
-    nv = _minmax({i: by_id[i].vector_score or 0.0 for i in vec_ids})
-    nt = _minmax({i: by_id[i].text_score or 0.0 for i in txt_ids})
-    for r in results:
-        r.score = 0.5 * nv.get(r.chunk_id, 0.0) + 0.5 * nt.get(r.chunk_id, 0.0)
+    if fusion == "relative":
+        nv = _minmax({i: by_id[i].vector_score or 0.0 for i in vec_ids})
+        nt = _minmax({i: by_id[i].text_score or 0.0 for i in txt_ids})
+        for r in results:
+            r.score = 0.5 * nv.get(r.chunk_id, 0.0) + 0.5 * nt.get(r.chunk_id, 0.0)
+        return
+    listed = [by_id[i].vector_score or 0.0 for i in vec_ids]
+    lo, hi = (min(listed), max(listed)) if listed else (0.0, 0.0)
+    if vector_hi is not None:
+        hi = max(hi, vector_hi)
+    texts = [r.text_score or 0.0 for r in results]
+    tlo, thi = (min(texts), max(texts)) if texts else (0.0, 0.0)
+    for r, t in zip(results, texts, strict=True):
+        v = r.vector_score
+        nv_ = 0.0 if v is None else (max(0.0, (v - lo) / (hi - lo)) if hi > lo else 1.0)
+        nt_ = (t - tlo) / (thi - tlo) if thi > tlo else (1.0 if t > 0 else 0.0)
+        r.score = 0.5 * nv_ + 0.5 * nt_
 
 
 def candidate_depth(k: int, multiple: int) -> int:
@@ -279,15 +302,25 @@ class Searcher:
             plan.append((spec, tbl, flts, to_sql(flts, spec.column_kinds)))
         searched = len(plan)
         n = k if mode != "hybrid" else candidate_depth(k, self.settings.hybrid_candidates)
+        filled = mode == "hybrid" and self.settings.hybrid_fusion == "filled"
         # BM25 queries start first (LanceDB's async API, off the GIL) and run while this
         # thread embeds the query (~13 ms on one torch thread): see indexer/text_search.py.
-        texts = [self._start_fts(spec.name, query, n, where) if mode != "vector" else None
+        texts = [self._start_fts(spec.name, query, max(n, FILL_DEPTH) if filled else n,
+                                 where) if mode != "vector" else None
                  for spec, _, _, where in plan]
-        results: list[SearchResult] = []
+        lists = []
         for (spec, tbl, fl, where), txt in zip(plan, texts, strict=True):
             vec = self._vector_rows(spec, tbl, query, n, fl, where) if mode != "text" else []
             txt_rows = self._fts_rows(txt) if txt is not None else []
-            results.extend(self._fuse(spec, mode, k, vec, txt_rows))
+            lists.append((spec, tbl, vec, txt_rows))
+        # Cosines are comparable across tables (one model): the best of all of them is the
+        # top of every table's vector scale in a cross-table search.
+        hi = max((1.0 - float(r["_distance"]) for _, _, vec, _ in lists for r in vec),
+                 default=None) if filled and not single else None
+        results: list[SearchResult] = []
+        for spec, tbl, vec, txt_rows in lists:
+            results.extend(self._fuse(spec, mode, k, vec, txt_rows, n=n, tbl=tbl,
+                                      query=query, vector_hi=hi))
         if searched == 0 and not single:
             built = [n for n in names if self.paths.table(n).is_dir()]
             if not built:
@@ -322,7 +355,8 @@ class Searcher:
         return _rows(q.limit(n).select(_SELECT + ["_distance"]).to_arrow())
 
     def _fuse(self, spec: TableSpec, mode: str, k: int, vec_rows: list[dict[str, Any]],
-              txt_rows: list[dict[str, Any]]) -> list[SearchResult]:
+              txt_rows: list[dict[str, Any]], *, n: int = 0, tbl: Table | None = None,
+              query: str = "", vector_hi: float | None = None) -> list[SearchResult]:
         by_id: dict[str, SearchResult] = {}
 
         def result(row: dict[str, Any]) -> SearchResult:
@@ -334,17 +368,42 @@ class Searcher:
                 by_id[row["id"]] = r
             return r
 
+        fusion = self.settings.hybrid_fusion
+        filled = mode == "hybrid" and fusion == "filled"
         for row in vec_rows:
             r = result(row)
             r.score = r.vector_score = 1.0 - float(row["_distance"])
-        for row in txt_rows:
+        bm25 = {row["id"]: float(row["_score"]) for row in txt_rows}
+        top_txt = txt_rows[:n] if filled else txt_rows
+        for row in top_txt:
             r = result(row)
             r.score = r.text_score = float(row["_score"])
+        if filled:
+            for r in by_id.values():
+                r.text_score = bm25.get(r.chunk_id)  # vector-only candidates: deeper BM25
+            missing = [i for i, r in by_id.items() if r.vector_score is None]
+            if missing and tbl is not None:
+                for cid, cos in self._cosines(spec, tbl, query, missing).items():
+                    by_id[cid].vector_score = cos
         if mode == "hybrid":
             fuse(list(by_id.values()), [row["id"] for row in vec_rows],
-                 [row["id"] for row in txt_rows], self.settings.hybrid_fusion)
+                 [row["id"] for row in top_txt], fusion, vector_hi=vector_hi)
         out = sorted(by_id.values(), key=lambda r: r.score, reverse=True)
         return out[:k]
+
+    def _cosines(self, spec: TableSpec, tbl: Table, query: str,
+                 ids: list[str]) -> dict[str, float]:
+        """Cosines of the query to these rows: from the in-memory snapshot, else a LanceDB
+        flat search restricted to them (same values: the paths are tested row for row)."""
+        qv = self.query_vector(query)
+        snap = self._vectors.get(spec.name, tbl, [c for c, _ in spec.columns], tbl.version)
+        if snap is not None:
+            return snap.cosines(qv, ids)
+        listed = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+        q: Any = tbl.search(qv, vector_column_name="vector").distance_type(  # type: ignore[attr-defined]
+            "cosine").where(f"id IN ({listed})", prefilter=True)
+        rows = _rows(q.limit(len(ids)).select(["id", "_distance"]).to_arrow())
+        return {r["id"]: 1.0 - float(r["_distance"]) for r in rows}
 
     def _start_fts(self, name: str, query: str, n: int, where: str | None) -> Future[Any]:
         from indexer import text_search

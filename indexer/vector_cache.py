@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,6 +88,25 @@ class Snapshot:
 
     def row(self, i: int) -> dict[str, Any]:
         return {c: self.rows.column(c)[i].as_py() for c in ROW_COLUMNS}
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Row position by id (built on first use, once per snapshot)."""
+        return {cid: i for i, cid in enumerate(self.rows.column("id").to_pylist())}
+
+    def cosines(self, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of the query to each of these rows (ids not held are left out):
+        a hybrid search's BM25-only candidates get their real vector score this way."""
+        pos = [(cid, self.positions[cid]) for cid in ids if cid in self.positions]
+        if not pos:
+            return {}
+        q = np.asarray(query, dtype=np.float32)
+        rows = np.fromiter((i for _, i in pos), dtype=np.int64, count=len(pos))
+        denom = self.norms[rows] * np.float32(np.linalg.norm(q))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sims = (self.vectors[rows] @ q) / denom
+        sims = np.where(denom > 0, sims, np.float32(0.0))
+        return {cid: float(x) for (cid, _), x in zip(pos, sims, strict=True)}
 
 
 def _values(f: Filter) -> list[str]:

@@ -37,9 +37,10 @@ class Settings:
     # Embedding runtime: "auto" (onnxruntime once the model is exported, else torch),
     # "onnx" (onnxruntime or an error) or "torch" (sentence-transformers always).
     embed_backend: str = "auto"
-    # Hybrid search: "relative" (normalized score average) or "rrf" (reciprocal rank), over
-    # max(10, k * hybrid_candidates) candidates from each of the vector and BM25 lists.
-    hybrid_fusion: str = "relative"
+    # Hybrid search: "filled" (normalized score average, every candidate scored on both
+    # sides), "relative" (normalized score average, 0 where a list lacks the hit) or "rrf"
+    # (reciprocal rank), over max(10, k * hybrid_candidates) candidates from each list.
+    hybrid_fusion: str = "filled"
     hybrid_candidates: int = 1
     # Query sandbox
     sql_timeout_s: float = 10.0
@@ -90,7 +91,7 @@ _INTS: dict[str, tuple[int, str]] = {
     "hybrid_candidates": (1, "candidates per list"),
 }
 _FLOATS: dict[str, str] = {"flush_seconds": "seconds", "sql_timeout_s": "seconds"}
-_CHOICES: dict[str, tuple[str, ...]] = {"hybrid_fusion": ("relative", "rrf"),
+_CHOICES: dict[str, tuple[str, ...]] = {"hybrid_fusion": ("filled", "relative", "rrf"),
                                         "embed_backend": ("auto", "onnx", "torch")}
 
 

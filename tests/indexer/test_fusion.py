@@ -1,4 +1,4 @@
-"""Hybrid fusion: relative score fusion keeps score gaps, RRF only ranks."""
+"""Hybrid fusion: filled and relative score fusion keep score gaps, RRF only ranks."""
 
 from __future__ import annotations
 
@@ -34,3 +34,35 @@ def test_rrf_sums_reciprocal_ranks_so_a_hit_of_both_lists_ranks_first() -> None:
 def test_an_unknown_fusion_is_a_clear_error() -> None:
     with pytest.raises(IndexerError, match="unknown hybrid fusion"):
         fuse([_hit("a", 0.5, None)], ["a"], [], "borda")
+
+
+def test_filled_fusion_scores_a_vector_winner_by_its_deeper_bm25_score_above_short_cards(
+) -> None:
+    # The long field-list card: clear vector winner, BM25 only 11th (1.19 from the deeper
+    # list); short cards: BM25 2.2-2.3 all within 5%, cosines well behind.
+    # Another vector hit matches none of the words (no BM25 score: 0).
+    hits = [_hit("overview", 0.81, 1.19), _hit("card1", 0.70, 2.29), _hit("card2", 0.69, 2.20),
+            _hit("card3", 0.67, 2.17), _hit("other", 0.66, None)]
+    vec = ["overview", "card1", "card2", "card3", "other"]
+    fuse(hits, vec, ["card1", "card2", "card3"], "filled")
+    ranked = sorted(hits, key=lambda h: h.score, reverse=True)
+    assert ranked[0].chunk_id == "overview"
+    # Under `relative` the same lists put a short card first (the winner's BM25 counted 0).
+    fuse(hits, vec, ["card1", "card2", "card3"], "relative")
+    assert max(hits, key=lambda h: h.score).chunk_id == "card1"
+
+
+def test_filled_fusion_counts_no_keyword_match_as_zero_and_clips_cosines_below_the_list() -> None:
+    hits = [_hit("v1", 0.8, None), _hit("v2", 0.4, None), _hit("t1", 0.1, 3.0)]
+    fuse(hits, ["v1", "v2"], ["t1"], "filled")
+    scores = {h.chunk_id: h.score for h in hits}
+    assert scores == pytest.approx({"v1": 0.5, "v2": 0.0, "t1": 0.5})
+
+
+def test_filled_fusion_scales_a_weak_table_by_the_best_cosine_of_every_table() -> None:
+    alone = [_hit("a", 0.45, 2.0), _hit("b", 0.40, 1.0)]
+    fuse(alone, ["a", "b"], ["a", "b"], "filled")
+    assert alone[0].score == pytest.approx(1.0)
+    beside = [_hit("a", 0.45, 2.0), _hit("b", 0.40, 1.0)]
+    fuse(beside, ["a", "b"], ["a", "b"], "filled", vector_hi=0.80)  # another table's best
+    assert beside[0].score == pytest.approx(0.5 + 0.5 * 0.05 / 0.40)

@@ -185,3 +185,13 @@ def test_async_bm25_returns_what_the_sync_full_text_query_returns(
             assert got.to_pylist() == sync.limit(20).select(cols).to_arrow().to_pylist()
             found += got.num_rows
     assert found > 500
+
+
+def test_hybrid_results_carry_both_scores_of_every_candidate_on_either_path(
+        tables: Settings, fake_embedder: HashingEmbedder) -> None:
+    for searcher in (Searcher(tables, fake_embedder),
+                     Searcher(tables, fake_embedder, vector_cache_rows=0)):
+        for q in QUERIES:
+            for r in searcher.search(q, table="events", k=10, mode="hybrid"):
+                # BM25-only candidates carry their real cosine (filled fusion)
+                assert r.vector_score is not None, (q, r.chunk_id)

@@ -24,6 +24,9 @@ def test_quickstart_ingests_the_samples_builds_indexes_and_answers(tmp_path: Pat
     # the field list: playerUpdate's overview card, its fields in the spec's words
     assert "the field list" in answer and "Player update (playerUpdate) fields (" in answer
     assert "cash (TRUE wallet balance)" in answer
+    # ... and it is the top answer, ahead of this repository's CONTEXT.md sections that
+    # quote the question (filled fusion: see indexer/search.py `fuse`)
+    assert "the field list (hit 1," in answer, answer
     again = subprocess.run([sys.executable, "-m", "replayer.cli", "quickstart"], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0

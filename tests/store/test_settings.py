@@ -98,7 +98,7 @@ def test_the_cli_data_dir_flag_beats_rugs_data_dir(tmp_path: Path,
     ("RUGS_FLUSH_SECONDS", "nan", "above 0"),
     ("RUGS_MAX_PAYLOAD_BYTES", "1.5", "not a whole number"),
     ("RUGS_SQL_TIMEOUT_S", "inf", "above 0"),
-    ("RUGS_HYBRID_FUSION", "mean", "relative, rrf"),
+    ("RUGS_HYBRID_FUSION", "mean", "filled, relative, rrf"),
     ("RUGS_EMBED_BACKEND", "gpu", "auto, onnx, torch"),
 ])
 def test_a_bad_environment_value_names_its_variable(
