@@ -22,7 +22,7 @@ from store.atomic import write_json_atomic
 from store.errors import SchemaVersionError, StoreError, WriterLockedError, storage_errors
 from store.files import JOURNAL_NAME, is_compacted, partition_files, read_journal
 from store.integrity import PARQUET_WRITE_OPTIONS, parquet_problem, quarantine_part
-from store.locks import FileLock, fsync_dir
+from store.locks import MAINTENANCE_LOCK_WAIT, FileLock, fsync_dir
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import SCHEMAS
 from store.views import sql_literal
@@ -261,7 +261,7 @@ def compact(
     partition whose last compaction is still inside its grace period is skipped.
     """
     t0 = time.perf_counter()
-    lock = FileLock(paths.compaction_lock, "compaction of data root")
+    lock = FileLock(paths.compaction_lock, "compaction of data root", wait=MAINTENANCE_LOCK_WAIT)
     partitions = files_in = files_out = rows_in = rows_out = 0
     try:
         _recover_locked(paths, grace)

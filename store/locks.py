@@ -5,10 +5,16 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from store.errors import WriterLockedError
+
+# A writer opening the data root holds the compaction lock for its crash recovery
+# (milliseconds): compaction and pruning wait this long for it instead of refusing, and
+# are still refused by a compaction that runs longer.
+MAINTENANCE_LOCK_WAIT = 2.0
 
 
 def fsync_dir(path: Path) -> None:
@@ -27,13 +33,20 @@ class FileLock:
     note is a courtesy: on a full disk it cannot be written and the lock holds anyway.
     """
 
-    def __init__(self, path: Path, what: str) -> None:
+    def __init__(self, path: Path, what: str, *, wait: float = 0.0) -> None:
+        """Take the lock, retrying for up to `wait` seconds before naming its holder."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
             holder = os.pread(self._fd, 512, 0).decode(errors="replace").strip() or "unknown"
             os.close(self._fd)
             raise WriterLockedError(

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from store.errors import StoreError
 from store.files import committed_files
 from store.integrity import parquet_problem, quarantine_part
-from store.locks import FileLock
+from store.locks import MAINTENANCE_LOCK_WAIT, FileLock
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import SCHEMAS
 
@@ -33,7 +33,7 @@ class PruneStats:
 
 def prune(paths: DataPaths, before: date) -> PruneStats:
     """Delete every partition dated strictly before `before`, under the compaction lock."""
-    lock = FileLock(paths.compaction_lock, "maintenance of data root")
+    lock = FileLock(paths.compaction_lock, "maintenance of data root", wait=MAINTENANCE_LOCK_WAIT)
     parts = rows = size = 0
     try:
         for t in DOC_TYPES:
