@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from store import query as q  # noqa: E402
 from store.catalog import CatalogBuilder, iter_store_rows, update_catalog  # noqa: E402
 from store.compaction import compact  # noqa: E402
-from store.event import normalize  # noqa: E402
+from store.event import ValidRecord, normalize  # noqa: E402
 from store.files import all_committed_files  # noqa: E402
 from store.games import AGGREGATE_SQL  # noqa: E402
 from store.ingest import ingest  # noqa: E402
@@ -78,13 +78,15 @@ class _Collector:
         self.tables.setdefault(doc_type, []).append(table)
         return WriteResult()
 
-    def write_records(self, records: list[list[dict[str, Any]]]) -> WriteResult:
-        """Non-tick records (already validated by the mapping), by doc type."""
+    def write_records(self, records: list[ValidRecord | list[dict[str, Any]]]) -> WriteResult:
+        """Non-tick records by doc type: ValidRecords (store.ingest) as they are, plain
+        lists of rows (store.legacy) validated here as the writer would."""
         now = datetime.now(UTC)
         by_type: dict[str, list[dict[str, Any]]] = {}
         for rec in records:
-            for row in rec:
-                r = normalize(row, ingested_at=now, max_payload_bytes=10**7)
+            rows = rec.rows if isinstance(rec, ValidRecord) else [
+                normalize(row, ingested_at=now, max_payload_bytes=10**7) for row in rec]
+            for r in rows:
                 by_type.setdefault(r["doc_type"], []).append(r)
         for t, rows in by_type.items():
             self.tables.setdefault(t, []).append(pa.Table.from_pylist(rows, schema=SCHEMAS[t]))
