@@ -399,9 +399,10 @@ class Searcher:
         snap = self._vectors.get(spec.name, tbl, [c for c, _ in spec.columns], tbl.version)
         if snap is not None:
             return snap.cosines(qv, ids)
-        listed = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+        from indexer import tables as tb
+
         q: Any = tbl.search(qv, vector_column_name="vector").distance_type(  # type: ignore[attr-defined]
-            "cosine").where(f"id IN ({listed})", prefilter=True)
+            "cosine").where(tb.sql_in("id", ids), prefilter=True)
         rows = _rows(q.limit(len(ids)).select(["id", "_distance"]).to_arrow())
         return {r["id"]: 1.0 - float(r["_distance"]) for r in rows}
 
