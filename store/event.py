@@ -193,11 +193,11 @@ def json_depth(text: str) -> int:
 
     No recursion and no regex over the whole text (on the real captures' large payloads
     an eighth of the cost of the former string-stripping regex): escaped backslashes, then
-    escaped quotes are
-    dropped, so every string is `"…"` with no quote inside; only quotes and brackets are
-    kept (a C-speed translate), adjacent quotes dropped (an empty pair: it changes no
-    quote's parity, so what is inside a string stays inside), and the brackets between
-    strings are the even pieces of a split on the quote. Counting stops past the limit.
+    escaped quotes are dropped, so every string is `"…"` with no quote inside; only quotes
+    and brackets are kept (a C-speed translate), adjacent quotes dropped (an empty pair: it
+    changes no quote's parity, so what is inside a string stays inside), and the brackets
+    between strings are the even pieces of a split on the quote. Counting stops past the
+    limit.
     """
     if "\\" in text:
         # Left to right, a run of backslashes is pairs and at most one escaping the next
