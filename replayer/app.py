@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,15 @@ pass_settings = click.make_pass_decorator(Settings)
 def emit_json(obj: Any) -> None:
     """Print one JSON document on stdout (datetimes, Decimals and Paths as strings)."""
     click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def emit(as_json: bool, doc: Any, lines: Iterable[str]) -> None:
+    """A read command's output: `doc` as JSON under --json, else the text lines."""
+    if as_json:
+        emit_json(doc)
+        return
+    for line in lines:
+        click.echo(line)
 
 
 def warn(msg: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from replayer.app import emit_json, pass_settings
+from replayer.app import emit, pass_settings
 from replayer.data_cmds import data
 from store.catalog import Catalog, EventInfo, catalog_from_store, describe_event, event_to_dict
 from store.paths import DataPaths
@@ -94,15 +94,7 @@ def events_cmd(settings: Settings, name: str | None, as_json: bool, refresh: boo
     """
     cat = catalog_from_store(DataPaths(settings.data_dir), use_cache=not refresh)
     if name is None:
-        if as_json:
-            emit_json(cat.to_dict())
-        else:
-            for line in _list_lines(cat):
-                click.echo(line)
+        emit(as_json, cat.to_dict(), _list_lines(cat))
         return
     e = describe_event(cat, name)  # CatalogError with close names if unknown
-    if as_json:
-        emit_json(event_to_dict(e))
-    else:
-        for line in _event_lines(e):
-            click.echo(line)
+    emit(as_json, event_to_dict(e), _event_lines(e))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from replayer.app import emit_json, pass_settings
+from replayer.app import emit, emit_json, pass_settings
 from replayer.schema_cmds import schema
 from store.drift import EventDrift, drift_report, resolve_name, summary
 from store.paths import DataPaths
@@ -104,11 +104,7 @@ def drift_cmd(settings: Settings, event: str | None, docs_dir: Path | None,
     if event is not None:
         name = resolve_name([e.event_name for e in report], event)
         ev = next(e for e in report if e.event_name == name)
-        if as_json:
-            emit_json(ev.to_dict())
-        else:
-            for line in _event_lines(ev):
-                click.echo(line)
+        emit(as_json, ev.to_dict(), _event_lines(ev))
         return
     if as_json:
         emit_json({"docs_root": str(root), "docs_files": docs.files, "summary": summary(report),
