@@ -17,16 +17,15 @@ the same events questions.
 `--compare` also scores, on the dev questions only, the choices this code made (the
 held-out questions never take part in a choice):
 - fusion: filled (every candidate scored on both sides, normalized, averaged), relative
-  (min-max normalized per list, averaged, 0 where a list lacks the hit) or RRF, over
-  max(k, 10) or 10x k candidates per list (same index, search only);
+  (min-max normalized per list, averaged, 0 where a list lacks the hit) or RRF, each over
+  100 candidates per list (same index, search only; the depth no longer moves the ranking);
 - the protocol doc sections' contextual header: trail (path and heading trail), summary
   (+ the file's one-line summary), tags (+ a line naming the events and fields documented);
   the events table is rebuilt per variant, re-embedding only the texts that differ.
-What won, measured 2026-12-03 under load ~5 (dev, hybrid hit@5 / MRR, events | code_context):
-relative x1 0.909 / 0.796 | 0.933 / 0.889; relative x10 0.879 / 0.779 | 0.867 / 0.826; RRF
-x1 0.849 / 0.783 | 0.933 / 0.833; RRF x10 0.849 / 0.780 | 0.867 / 0.817 -> relative over
-max(k, 10) stays (RUGS_HYBRID_FUSION, RUGS_HYBRID_CANDIDATES); doc header (events) trail
-0.909 / 0.796, summary 0.879 / 0.792, tags 0.879 / 0.792 -> trail. Also tried and dropped
+What won, measured 2026-12-03 (dev, hybrid hit@5 / MRR, events | code_context): filled
+0.909 / 0.831 | 0.933 / 0.933; relative 0.939 / 0.791 | 0.933 / 0.889; RRF 0.879 / 0.791 |
+0.867 / 0.817 -> filled (RUGS_HYBRID_FUSION); doc header (events) trail 0.909 / 0.831,
+summary 0.909 / 0.824, tags 0.909 / 0.824 -> trail. Also tried and dropped
 (dev): weights 0.4/0.6/0.7 for the vector list (0.5 best), z-score (dbsf) and max
 normalization. A cross-encoder reranker was not tried: no installed package ships
 cross-encoder weights (FlashRank downloads its models at run time;
@@ -167,9 +166,7 @@ def compare(settings: Settings, embedder: Any, qs: list[Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"fusion": {}, "doc_header": {}}
     for fusion in ("filled", "relative", "rrf"):
-        for multiple in (1, 10):
-            st = settings.with_(hybrid_fusion=fusion, hybrid_candidates=multiple)
-            out["fusion"][f"{fusion} x{multiple}"] = figs(st)
+        out["fusion"][fusion] = figs(settings.with_(hybrid_fusion=fusion))
     def provider(header: str) -> Any:
         return lambda st: events_source.scan_sources(st, doc_header=header)
 

@@ -39,13 +39,22 @@ FUSIONS = ("filled", "relative", "rrf")
 # BM25 hits read for a hybrid search under `filled` fusion: the vector list's candidates
 # take their BM25 score from this deeper list (beyond it: no keyword match worth counting).
 FILL_DEPTH = 100
+# Candidates per list of every hybrid search (at least; k * hybrid_candidates if more), so
+# the ranking does not depend on k: the top 5 of k=10 are the top 5 of k=50.
+HYBRID_DEPTH = MAX_K
+# The top this many of each list set the fused scales (filled and relative fusion): the
+# same scale whatever the depth, so a deeper list adds candidates without moving the others.
+SCALE_DEPTH = 10
 
 
-def _minmax(values: dict[str, float]) -> dict[str, float]:
-    if not values:
+def _scaled(values: dict[str, float], top: list[str]) -> dict[str, float]:
+    """Each value min-max scaled to the range of the `top` ids' values, clamped to [0, 1]."""
+    if not values or not top:
         return {}
-    lo, hi = min(values.values()), max(values.values())
-    return {k: (v - lo) / (hi - lo) if hi > lo else 1.0 for k, v in values.items()}
+    lo, hi = min(values[i] for i in top), max(values[i] for i in top)
+    if hi <= lo:
+        return {k: 1.0 if v >= hi else 0.0 for k, v in values.items()}
+    return {k: min(1.0, max(0.0, (v - lo) / (hi - lo))) for k, v in values.items()}
 
 
 def fuse(results: list[SearchResult], vec_ids: list[str], txt_ids: list[str],
@@ -55,17 +64,20 @@ def fuse(results: list[SearchResult], vec_ids: list[str], txt_ids: list[str],
     `filled` (the default): every candidate (the union of the two top lists) is scored on
     both sides with its real scores: a BM25-only candidate carries its cosine, a
     vector-only one its BM25 score from a deeper BM25 list (None: no keyword match, 0).
-    Cosines are min-max normalized over the vector list (below its last hit: 0), BM25
-    scores over the candidates, then averaged. Why: under `relative` a hit missing from one
-    list got 0 there, so the best hit of a single list (0.5) outranked a clear winner of
-    the other list that BM25 merely ranked 11th, and min-max over a flat BM25 list (ten hits
-    within 5%) stretched noise to [0, 1] (`What fields are in playerUpdate?`: the long
-    field-list card, cosine 0.81 against 0.70, fell behind 27 short field cards). Measured
-    in bench/eval_retrieval.py --compare. `vector_hi`: the best cosine of every table of a
+    Cosines are min-max normalized over the top SCALE_DEPTH of the vector list (below its
+    last: 0), BM25 scores over the candidates of the two top SCALE_DEPTH lists (below their
+    lowest: 0), then averaged. Why: under `relative` a hit missing from one list got 0
+    there, so the best hit of a single list (0.5) outranked a clear winner of the other
+    list that BM25 merely ranked 11th, and min-max over a flat BM25 list (ten hits within
+    5%) stretched noise to [0, 1] (`What fields are in playerUpdate?`: the long field-list
+    card, cosine 0.81 against 0.70, fell behind 27 short field cards). Measured in
+    bench/eval_retrieval.py --compare. `vector_hi`: the best cosine of every table of a
     cross-table search, so a table whose best match is weak does not score its best as 1.
 
-    `relative`: each list's scores min-max normalized to [0, 1] over that list, then
-    averaged; a hit missing from a list gets 0 there. `rrf`: 1 / (60 + rank) summed.
+    `relative`: each list's scores min-max normalized to [0, 1] over its top SCALE_DEPTH
+    (below: 0), then averaged; a hit missing from a list gets 0 there. `rrf`: 1 / (60 +
+    rank) summed. The scales come from the top SCALE_DEPTH, never the whole lists, so the
+    scores of the best candidates do not depend on how deep the lists were read.
     """
     if fusion == "rrf":
         ranks = [{i: n for n, i in enumerate(ids, start=1)} for ids in (vec_ids, txt_ids)]
@@ -76,30 +88,36 @@ def fuse(results: list[SearchResult], vec_ids: list[str], txt_ids: list[str],
         raise InvalidQueryError(f"unknown hybrid fusion {fusion!r}; known: {', '.join(FUSIONS)}")
     by_id = {r.chunk_id: r for r in results}
     if fusion == "relative":
-        nv = _minmax({i: by_id[i].vector_score or 0.0 for i in vec_ids})
-        nt = _minmax({i: by_id[i].text_score or 0.0 for i in txt_ids})
+        nv = _scaled({i: by_id[i].vector_score or 0.0 for i in vec_ids}, vec_ids[:SCALE_DEPTH])
+        nt = _scaled({i: by_id[i].text_score or 0.0 for i in txt_ids}, txt_ids[:SCALE_DEPTH])
         for r in results:
             r.score = 0.5 * nv.get(r.chunk_id, 0.0) + 0.5 * nt.get(r.chunk_id, 0.0)
         return
-    listed = [by_id[i].vector_score or 0.0 for i in vec_ids]
+    listed = [by_id[i].vector_score or 0.0 for i in vec_ids[:SCALE_DEPTH]]
     lo, hi = (min(listed), max(listed)) if listed else (0.0, 0.0)
     if vector_hi is not None:
         hi = max(hi, vector_hi)
-    texts = [r.text_score or 0.0 for r in results]
-    tlo, thi = (min(texts), max(texts)) if texts else (0.0, 0.0)
-    for r, t in zip(results, texts, strict=True):
-        v = r.vector_score
+    anchors = {*vec_ids[:SCALE_DEPTH], *txt_ids[:SCALE_DEPTH]}
+    scale = [by_id[i].text_score or 0.0 for i in anchors] or [0.0]
+    tlo, thi = min(scale), max(scale)
+    for r in results:
+        v, t = r.vector_score, r.text_score or 0.0
         nv_ = 0.0 if v is None else (max(0.0, (v - lo) / (hi - lo)) if hi > lo else 1.0)
-        nt_ = (t - tlo) / (thi - tlo) if thi > tlo else (1.0 if t > 0 else 0.0)
+        nt_ = max(0.0, (t - tlo) / (thi - tlo)) if thi > tlo else (1.0 if t > 0 else 0.0)
         r.score = 0.5 * nv_ + 0.5 * nt_
 
 
+def _rank_key(r: SearchResult) -> tuple[float, str]:
+    """Best score first; equal scores by chunk id, so ties come out the same every time."""
+    return (-r.score, r.chunk_id)
+
+
 def candidate_depth(k: int, multiple: int) -> int:
-    """How many candidates each list gives a hybrid search of k results: max(10, k * multiple)
-    (multiple 1 is LanceDB's own hybrid depth, max(k, 10))."""
+    """How many candidates each list gives a hybrid search of k results:
+    max(HYBRID_DEPTH, k * multiple); the default multiple 1 reads HYBRID_DEPTH for every k."""
     if multiple < 1:
         raise InvalidQueryError(f"hybrid_candidates must be at least 1, got {multiple}")
-    return max(10, k * multiple)
+    return max(HYBRID_DEPTH, k * multiple)
 
 
 REASONING_CAVEAT = ("debug note: recorded reasoning or rationale, not ground truth; "
@@ -335,7 +353,7 @@ class Searcher:
             for rs in per_table.values():
                 for rank, r in enumerate(rs, start=1):
                     r.score = 1.0 / (RRF_K + rank)
-        results.sort(key=lambda r: r.score, reverse=True)
+        results.sort(key=_rank_key)
         return results[:k]
 
     def _vector_rows(self, spec: TableSpec, tbl: Table, query: str, n: int,
@@ -358,14 +376,16 @@ class Searcher:
               txt_rows: list[dict[str, Any]], *, n: int = 0, tbl: Table | None = None,
               query: str = "", vector_hi: float | None = None) -> list[SearchResult]:
         by_id: dict[str, SearchResult] = {}
+        raw_meta: dict[str, str | None] = {}  # parsed only for the k returned
 
         def result(row: dict[str, Any]) -> SearchResult:
             r = by_id.get(row["id"])
             if r is None:
                 r = SearchResult(table=spec.name, score=0.0, text=row["text"],
-                                 source=row["source"], metadata=_metadata(row.get("metadata")),
+                                 source=row["source"], metadata={},
                                  chunk_id=row["id"], mode=mode, reasoning=spec.reasoning)
                 by_id[row["id"]] = r
+                raw_meta[row["id"]] = row.get("metadata")
             return r
 
         fusion = self.settings.hybrid_fusion
@@ -388,8 +408,10 @@ class Searcher:
         if mode == "hybrid":
             fuse(list(by_id.values()), [row["id"] for row in vec_rows],
                  [row["id"] for row in top_txt], fusion, vector_hi=vector_hi)
-        out = sorted(by_id.values(), key=lambda r: r.score, reverse=True)
-        return out[:k]
+        out = sorted(by_id.values(), key=_rank_key)[:k]
+        for r in out:
+            r.metadata = _metadata(raw_meta[r.chunk_id])
+        return out
 
     def _cosines(self, spec: TableSpec, tbl: Table, query: str,
                  ids: list[str]) -> dict[str, float]:

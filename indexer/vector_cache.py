@@ -74,7 +74,9 @@ class Snapshot:
 
     def nearest(self, query: np.ndarray, n: int,
                 mask: np.ndarray | None) -> list[tuple[int, float]]:
-        """The n closest rows by cosine distance: (row position, distance), closest first."""
+        """The n closest rows by cosine distance: (row position, distance), closest first.
+        Rows at equal distance come in chunk id order, so which of them make the cut never
+        depends on n (the search's ranking is a prefix of a deeper one)."""
         q = np.asarray(query, dtype=np.float32)
         denom = self.norms * np.float32(np.linalg.norm(q))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -82,12 +84,21 @@ class Snapshot:
         dist = np.where(denom > 0, dist, np.float32(1.0)).astype(np.float32)
         cand = np.arange(len(dist)) if mask is None else np.flatnonzero(mask)
         if len(cand) > n:
-            cand = cand[np.argpartition(dist[cand], n - 1)[:n]]
-        cand = cand[np.argsort(dist[cand], kind="stable")]
+            nth = dist[cand[np.argpartition(dist[cand], n - 1)[n - 1]]]
+            ties = cand[dist[cand] == nth]
+            cand = cand[dist[cand] < nth]
+            cand = np.concatenate([cand, ties[np.argsort(self.ids[ties], kind="stable")]
+                                   [: n - len(cand)]])
+        cand = cand[np.lexsort((self.ids[cand], dist[cand]))]
         return [(int(i), float(dist[i])) for i in cand]
 
     def row(self, i: int) -> dict[str, Any]:
         return {c: self.rows.column(c)[i].as_py() for c in ROW_COLUMNS}
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """Chunk ids by row position, for ordering rows at equal distance."""
+        return np.asarray(self.rows.column("id").to_pylist(), dtype=object)
 
     @cached_property
     def positions(self) -> dict[str, int]:

@@ -39,7 +39,7 @@ class Settings:
     embed_backend: str = "auto"
     # Hybrid search: "filled" (normalized score average, every candidate scored on both
     # sides), "relative" (normalized score average, 0 where a list lacks the hit) or "rrf"
-    # (reciprocal rank), over max(10, k * hybrid_candidates) candidates from each list.
+    # (reciprocal rank), over max(100, k * hybrid_candidates) candidates from each list.
     hybrid_fusion: str = "filled"
     hybrid_candidates: int = 1
     # Query sandbox

@@ -155,7 +155,7 @@ def test_the_shared_question_file_loads() -> None:
 # hand-written meanings that the docs do not replace (see chunkers/CONTEXT.md): this test
 # holds the level measured with the protocol docs, so a regression fails it.
 TARGET_HIT5 = 0.88  # measured 0.909 (events) / 0.933 (code_context)
-TARGET_MRR = 0.80  # measured 0.829 / 0.933
+TARGET_MRR = 0.80  # measured 0.831 / 0.933
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from indexer.errors import IndexerError
-from indexer.search import SearchResult, fuse
+from indexer.search import SCALE_DEPTH, SearchResult, fuse
 
 
 def _hit(cid: str, v: float | None, t: float | None) -> SearchResult:
@@ -66,3 +66,24 @@ def test_filled_fusion_scales_a_weak_table_by_the_best_cosine_of_every_table() -
     beside = [_hit("a", 0.45, 2.0), _hit("b", 0.40, 1.0)]
     fuse(beside, ["a", "b"], ["a", "b"], "filled", vector_hi=0.80)  # another table's best
     assert beside[0].score == pytest.approx(0.5 + 0.5 * 0.05 / 0.40)
+
+
+@pytest.mark.parametrize("fusion", ["filled", "relative"])
+def test_candidates_below_the_scale_depth_do_not_move_the_scores_of_the_top(fusion: str) -> None:
+    top_v = [f"v{i}" for i in range(SCALE_DEPTH)]
+    top_t = [f"t{i}" for i in range(SCALE_DEPTH)]
+
+    def hits(extra: int) -> list[SearchResult]:
+        out = [_hit(c, 0.9 - 0.02 * i, 1.0 + 0.1 * i) for i, c in enumerate(top_v)]
+        out += [_hit(c, 0.3 + 0.01 * i, 5.0 - 0.2 * i) for i, c in enumerate(top_t)]
+        out += [_hit(f"deep{i}", 0.2 - 0.001 * i, 1.0 - 0.01 * i) for i in range(extra)]
+        return out
+
+    shallow, deep = hits(0), hits(40)
+    deep_v = top_v + [f"deep{i}" for i in range(40)]
+    deep_t = top_t + [f"deep{i}" for i in range(40)]
+    fuse(shallow, top_v, top_t, fusion)
+    fuse(deep, deep_v, deep_t, fusion)
+    assert {h.chunk_id: h.score for h in deep[:2 * SCALE_DEPTH]} == pytest.approx(
+        {h.chunk_id: h.score for h in shallow})
+    assert all(0.0 <= h.score <= 1.0 for h in deep)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,24 @@ def test_filters_narrow_results_by_metadata_columns(built: Searcher) -> None:
     res = built.search("cash", table="debug_notes", filters=["tags~=cash"])
     assert len(res) == 1
     assert built.search("cash", table="debug_notes", filters=["tags~=nothing"]) == []
+
+
+@pytest.mark.parametrize("mode", ["vector", "text", "hybrid"])
+def test_asking_for_more_results_keeps_the_first_ones_in_the_same_order(
+        settings: Settings, mem: MemorySources, fake_embedder: HashingEmbedder,
+        mode: str) -> None:
+    words = [f"{w}{n}" for w in ("cash", "price", "rug", "pool", "seed", "coin", "bet", "tick")
+             for n in ("", "s", "x", "y", "z")]
+    mem.docs["ws_event/2025-12-14"] = [
+        (f"e{i}", " ".join(random.Random(i).choices(words, k=3 + i % 13)),
+         {"event_name": f"event{i % 9}", "doc_type": "ws_event", "date": "2025-12-14"})
+        for i in range(150)]
+    build_incremental(settings, "events", embedder=fake_embedder, spec=mem.spec())
+    s = Searcher(settings, fake_embedder)
+    for query in ("cash price of the rug", "pools seeds coins", "bet on the tick"):
+        many = [r.chunk_id for r in s.search(query, table="events", k=60, mode=mode)]
+        few = [r.chunk_id for r in s.search(query, table="events", k=5, mode=mode)]
+        assert many[:5] == few
 
 
 def test_quotes_in_filter_values_are_data_not_sql(built: Searcher) -> None:
