@@ -36,11 +36,10 @@ MODES: tuple[str, ...] = ("hybrid", "vector", "text")
 MAX_K = 100
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: 1 / (60 + rank)
 FUSIONS = ("filled", "relative", "rrf")
-# BM25 hits read for a hybrid search under `filled` fusion: the vector list's candidates
-# take their BM25 score from this deeper list (beyond it: no keyword match worth counting).
-FILL_DEPTH = 100
 # Candidates per list of every hybrid search (at least; k * hybrid_candidates if more), so
-# the ranking does not depend on k: the top 5 of k=10 are the top 5 of k=50.
+# the ranking does not depend on k: the top 5 of k=10 are the top 5 of k=50. Under `filled`
+# fusion the vector list's candidates take their BM25 score from this list (beyond it: no
+# keyword match worth counting).
 HYBRID_DEPTH = MAX_K
 # The top this many of each list set the fused scales (filled and relative fusion): the
 # same scale whatever the depth, so a deeper list adds candidates without moving the others.
@@ -323,8 +322,7 @@ class Searcher:
         filled = mode == "hybrid" and self.settings.hybrid_fusion == "filled"
         # BM25 queries start first (LanceDB's async API, off the GIL) and run while this
         # thread embeds the query (~13 ms on one torch thread): see indexer/text_search.py.
-        texts = [self._start_fts(spec.name, query, max(n, FILL_DEPTH) if filled else n,
-                                 where) if mode != "vector" else None
+        texts = [self._start_fts(spec.name, query, n, where) if mode != "vector" else None
                  for spec, _, _, where in plan]
         lists = []
         for (spec, tbl, fl, where), txt in zip(plan, texts, strict=True):
@@ -337,7 +335,7 @@ class Searcher:
                  default=None) if filled and not single else None
         results: list[SearchResult] = []
         for spec, tbl, vec, txt_rows in lists:
-            results.extend(self._fuse(spec, mode, k, vec, txt_rows, n=n, tbl=tbl,
+            results.extend(self._fuse(spec, mode, k, vec, txt_rows, tbl=tbl,
                                       query=query, vector_hi=hi))
         if searched == 0 and not single:
             built = [n for n in names if self.paths.table(n).is_dir()]
@@ -373,7 +371,7 @@ class Searcher:
         return _rows(q.limit(n).select(_SELECT + ["_distance"]).to_arrow())
 
     def _fuse(self, spec: TableSpec, mode: str, k: int, vec_rows: list[dict[str, Any]],
-              txt_rows: list[dict[str, Any]], *, n: int = 0, tbl: Table | None = None,
+              txt_rows: list[dict[str, Any]], *, tbl: Table | None = None,
               query: str = "", vector_hi: float | None = None) -> list[SearchResult]:
         by_id: dict[str, SearchResult] = {}
         raw_meta: dict[str, str | None] = {}  # parsed only for the k returned
@@ -393,21 +391,17 @@ class Searcher:
         for row in vec_rows:
             r = result(row)
             r.score = r.vector_score = 1.0 - float(row["_distance"])
-        bm25 = {row["id"]: float(row["_score"]) for row in txt_rows}
-        top_txt = txt_rows[:n] if filled else txt_rows
-        for row in top_txt:
+        for row in txt_rows:
             r = result(row)
             r.score = r.text_score = float(row["_score"])
         if filled:
-            for r in by_id.values():
-                r.text_score = bm25.get(r.chunk_id)  # vector-only candidates: deeper BM25
             missing = [i for i, r in by_id.items() if r.vector_score is None]
             if missing and tbl is not None:
                 for cid, cos in self._cosines(spec, tbl, query, missing).items():
                     by_id[cid].vector_score = cos
         if mode == "hybrid":
             fuse(list(by_id.values()), [row["id"] for row in vec_rows],
-                 [row["id"] for row in top_txt], fusion, vector_hi=vector_hi)
+                 [row["id"] for row in txt_rows], fusion, vector_hi=vector_hi)
         out = sorted(by_id.values(), key=_rank_key)[:k]
         for r in out:
             r.metadata = _metadata(raw_meta[r.chunk_id])

@@ -103,7 +103,7 @@ class Snapshot:
     @cached_property
     def positions(self) -> dict[str, int]:
         """Row position by id (built on first use, once per snapshot)."""
-        return {cid: i for i, cid in enumerate(self.rows.column("id").to_pylist())}
+        return {cid: i for i, cid in enumerate(self.ids)}
 
     def cosines(self, query: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         """Cosine similarity of the query to each of these rows (ids not held are left out):
