@@ -62,7 +62,7 @@ def fuse(results: list[SearchResult], vec_ids: list[str], txt_ids: list[str],
 
     `filled` (the default): every candidate (the union of the two top lists) is scored on
     both sides with its real scores: a BM25-only candidate carries its cosine, a
-    vector-only one its BM25 score from a deeper BM25 list (None: no keyword match, 0).
+    vector-only one its BM25 score if the BM25 list holds it (None: no keyword match, 0).
     Cosines are min-max normalized over the top SCALE_DEPTH of the vector list (below its
     last: 0), BM25 scores over the candidates of the two top SCALE_DEPTH lists (below their
     lowest: 0), then averaged. Why: under `relative` a hit missing from one list got 0

@@ -84,9 +84,10 @@ class Snapshot:
         dist = np.where(denom > 0, dist, np.float32(1.0)).astype(np.float32)
         cand = np.arange(len(dist)) if mask is None else np.flatnonzero(mask)
         if len(cand) > n:
-            nth = dist[cand[np.argpartition(dist[cand], n - 1)[n - 1]]]
-            ties = cand[dist[cand] == nth]
-            cand = cand[dist[cand] < nth]
+            dc = dist[cand]
+            nth = dc[np.argpartition(dc, n - 1)[n - 1]]
+            ties = cand[dc == nth]
+            cand = cand[dc < nth]
             cand = np.concatenate([cand, ties[np.argsort(self.ids[ties], kind="stable")]
                                    [: n - len(cand)]])
         cand = cand[np.lexsort((self.ids[cand], dist[cand]))]
