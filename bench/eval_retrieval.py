@@ -33,7 +33,11 @@ summary 0.909 / 0.824, tags 0.909 / 0.824 -> trail. Also tried and dropped
 normalization. A cross-encoder reranker was not tried: no installed package ships
 cross-encoder weights (FlashRank downloads its models at run time;
 small-hybrid-reranker is a LightGBM ranker over static embeddings fetched from a hub), and
-nothing may be downloaded at run time.
+nothing may be downloaded at run time. Round 3 (2026-12-04, measured with this script's
+build, none kept: details in indexer/ and chunkers/CONTEXT.md): the fused scale depth,
+a floor under the vector scale's spread, query-vector and BM25 pseudo-relevance feedback,
+field cards embedded without their statistics (dev +1 question, held-out one up, one
+down), doc paragraphs as rows of their own.
 
     python bench/eval_retrieval.py [--json] [--data DIR] [--questions FILE ...]
                                    [--heldout FILE ...] [--no-heldout] [--no-baseline]

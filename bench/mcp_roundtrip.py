@@ -1,10 +1,11 @@
 """MCP server latency: `initialize`, spawn to first search (model cold), warm round trips.
 
 The shared corpus (../shared/data: every capture, the 927 legacy recordings, the 30
-CONTEXT.md files) is ingested and indexed with the real all-MiniLM-L6-v2 model into
---data-dir (reused when it already holds the three tables; default: a temp directory),
-with the model's ONNX export made as a first build makes it; then the real server is
-driven through the SDK's client over stdio, as Claude Code does.
+CONTEXT.md files, the protocol docs as the docs root) is ingested and indexed with the real
+all-MiniLM-L6-v2 model into --data-dir (reused when it already holds the three tables;
+default: a temp directory; point it only at a dir built from this same corpus), with the
+model's ONNX export made as a first build makes it; then the real server is driven
+through the SDK's client over stdio, as Claude Code does.
 
 - initialize: spawn to a finished handshake, for `python -m mcp_server` and for
   `replayer serve`, against a baseline in the same run: an MCPServer with one trivial tool
@@ -44,6 +45,7 @@ from mcp_server.search_worker import CHILD_ENV  # noqa: E402
 os.environ.update(CHILD_ENV)
 SHARED = ROOT / ".." / "shared"
 DATA = SHARED / "data"
+DOCS = DATA / "protocol_docs"
 QUESTIONS = SHARED / "eval" / "questions.jsonl"
 INIT_TARGET_S = 0.8
 COLD_TARGET_S = 2.0
@@ -62,13 +64,21 @@ s.run("stdio")
 """
 
 
+def _settings(data_dir: Path) -> Any:
+    """The product's corpus: the shared CONTEXT.md files and protocol docs. Why the docs
+    too: a build with another docs root deletes the doc sections of an index it reuses."""
+    from store.settings import Settings
+
+    return Settings.load(data_dir=data_dir, context_roots=str(DATA / "context_md"),
+                         protocol_docs=DOCS)
+
+
 def prepare(data_dir: Path, log: Any) -> dict[str, Any]:
     """Ingest and index the shared corpus into data_dir unless it is already there."""
     from indexer.embedder import prepare_model
     from store.paths import TABLE_NAMES, DataPaths
-    from store.settings import Settings
 
-    settings = Settings.load(data_dir=data_dir, context_roots=str(DATA / "context_md"))
+    settings = _settings(data_dir)
     if all(DataPaths(settings.data_dir).table(t).is_dir() for t in TABLE_NAMES):
         log(f"reusing the indexed corpus in {data_dir}")
         # An index built before the ONNX backend existed: export as a first build would.
@@ -101,7 +111,7 @@ def prepare(data_dir: Path, log: Any) -> dict[str, Any]:
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUGS_")}
     env.update(RUGS_DATA_DIR=str(data_dir), RUGS_CONTEXT_ROOTS=str(DATA / "context_md"),
-               PYTHONPATH=str(ROOT), **extra)
+               RUGS_PROTOCOL_DOCS=str(DOCS), PYTHONPATH=str(ROOT), **extra)
     return env
 
 
@@ -227,9 +237,8 @@ def in_process(data_dir: Path, questions: list[str], rounds: int) -> dict[str, A
     from indexer.search import searcher_for
     from store.paths import DataPaths
     from store.sandbox import run_query
-    from store.settings import Settings
 
-    settings = Settings.load(data_dir=data_dir, context_roots=str(DATA / "context_md"))
+    settings = _settings(data_dir)
     s = searcher_for(settings)
     s.search("warm up", table="events", k=5)
     embed, search = [], []
