@@ -499,6 +499,8 @@ class _Builder:
         if batch:
             self._apply_batch(tbl, schema, batch)
         if plan.vanished:
+            if self.scan.on_vanish is not None:
+                report.warnings.extend(self.scan.on_vanish(plan.vanished))
             self._delete_sources(tbl, plan.vanished)
 
         self._maintain(tbl)

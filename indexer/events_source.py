@@ -21,6 +21,7 @@ the docs' bytes (no row is read unless something changed):
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from store.integrity import quarantine_part
 from store.paths import DOC_TYPES, DataPaths
 from store.schema import SCHEMAS
 from store.settings import Settings
-from store.spec import Documented, doc_files, docs_signature, load_documented
+from store.spec import DOC_SUFFIX, Documented, doc_files, docs_signature, load_documented
 
 if TYPE_CHECKING:
     from store.catalog import Catalog
@@ -249,7 +250,23 @@ def scan_sources(settings: Settings, doc_header: str = DEFAULT_HEADER) -> Source
         sources.append(NotableSource(knowledge, day, _digest(mine, docs_sig)))
     scope = f"events store at {paths.events}" + (f", protocol docs at {root}" if root else "")
     return SourceScan(sources=sources, owns=lambda key: key not in unreadable,
-                      warnings=warnings, scope=scope)
+                      warnings=warnings, scope=scope,
+                      on_vanish=lambda keys: docs_vanish_warnings(keys, root))
+
+
+def docs_vanish_warnings(keys: list[str], root: Path | None) -> list[str]:
+    """Said when a build drops doc sections: most often the docs root is simply not set for
+    this build (the quickstart sets it for its own build only), which is easy to miss."""
+    docs = [k for k in keys if k.endswith(DOC_SUFFIX)]
+    if not docs:
+        return []
+    n = f"{len(docs)} protocol doc file{'s' if len(docs) != 1 else ''}"
+    if root is None:
+        held = os.path.commonpath(docs) if len(docs) > 1 else str(Path(docs[0]).parent)
+        return [f"removed the sections of {n} indexed before: no protocol docs root is set "
+                f"for this build; set RUGS_PROTOCOL_DOCS (they were under {held}) to keep "
+                f"them"]
+    return [f"removed the sections of {n} no longer under the protocol docs root {root}"]
 
 
 # ----------------------------------------------------------------------------- DuckDB

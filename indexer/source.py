@@ -68,3 +68,6 @@ class SourceScan:
     owns: Callable[[str], bool] = _everything
     warnings: list[str] = field(default_factory=list)
     scope: str = ""  # human description (e.g. the roots), shown by stats and the hook
+    # What the user should hear when the build deletes the rows of these vanished keys
+    # (e.g. a docs root no longer set): warnings for the build report.
+    on_vanish: Callable[[list[str]], list[str]] | None = None

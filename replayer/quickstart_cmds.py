@@ -58,7 +58,8 @@ def quickstart(settings: Settings, source: Path | None, docs_dir: Path | None,
     if not directory.is_dir():
         raise click.ClickException(
             f"no sample directory at {directory}; pass --from DIR with capture files")
-    docs = docs_dir or settings.protocol_docs or next(
+    settings_docs = docs_dir or settings.protocol_docs
+    docs = settings_docs or next(
         (d for d in ((source / "protocol_docs") if source else None, DOCS_SAMPLE)
          if d is not None and d.is_dir()), None)
     settings = settings.with_(protocol_docs=docs)
@@ -99,3 +100,8 @@ def quickstart(settings: Settings, source: Path | None, docs_dir: Path | None,
                    "overview card):")
         click.echo(textwrap.indent(textwrap.fill(shown, 96), "    "))
     click.echo("\nNext: replayer data status | replayer index query \"…\" | replayer serve")
+    if docs is not None and settings_docs is None:
+        # The docs root chosen here is this run's only: a later build without it drops the
+        # doc sections (and says so), and the server would not join the docs with the data.
+        click.echo(f"Keep the protocol docs in later builds and the server: "
+                   f"export RUGS_PROTOCOL_DOCS={docs}")

@@ -150,12 +150,20 @@ def test_protocol_docs_are_sources_of_their_own_indexed_incrementally(
     (root / "FAQ.md").write_text("# FAQ\n\n## House edge\n\nRoughly 0.05% per tick (250 ms).\n")
     edited = build_incremental(docs, "events")
     assert 0 < edited.embedded < first.embedded / 4
-    # A vanished doc's rows go; so do all doc rows when the docs root is unset.
+    # A vanished doc's rows go; so do all doc rows when the docs root is unset. Both are
+    # said, the second with the variable that would have kept them.
     (root / "FAQ.md").unlink()
     gone = build_incremental(docs, "events")
     assert gone.rows_deleted >= 1 and gone.sources_removed == 1
+    assert gone.warnings == [
+        f"removed the sections of 1 protocol doc file no longer under the protocol docs "
+        f"root {root}"]
     unset = build_incremental(store, "events")
     assert unset.rows_deleted > 10
+    said = " ".join(unset.warnings)
+    assert "no protocol docs root is set" in said and "RUGS_PROTOCOL_DOCS" in said
+    assert f"under {root}" in said
+    assert build_incremental(store, "events").warnings == []  # said once, not every build
     left = Searcher(store).search("requestSidebet", table="events", k=10, mode="text",
                                   filters={"kind": "doc_section"})
     assert left == []
