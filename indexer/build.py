@@ -630,6 +630,13 @@ class _Builder:
         report, fp = self.report, self.report.fingerprint
         sources = sources_by_key(self.name, self.scan)
         report.sources = len(sources)
+        if self.scan.on_vanish is not None:
+            # A full build mirrors its inputs, but dropping what the last build had is
+            # still worth saying (most often a docs root not set for this run).
+            gone = sorted(k for k in self.state.sources
+                          if k not in sources and self.scan.owns(k))
+            if gone:
+                report.warnings.extend(self.scan.on_vanish(gone))
         self.state.dirty = True
         self._save(self.new_digests)
         chunks: list[Chunk] = []

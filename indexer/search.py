@@ -326,16 +326,20 @@ class Searcher:
                  for spec, _, _, where in plan]
         lists = []
         for (spec, tbl, fl, where), txt in zip(plan, texts, strict=True):
-            vec = self._vector_rows(spec, tbl, query, n, fl, where) if mode != "text" else []
+            # One version per table per search (each read is a LanceDB loop round trip):
+            # the vector list and the filled cosines then come from the same snapshot.
+            version = tbl.version if mode != "text" else None
+            vec = (self._vector_rows(spec, tbl, version, query, n, fl, where)
+                   if version is not None else [])
             txt_rows = self._fts_rows(txt) if txt is not None else []
-            lists.append((spec, tbl, vec, txt_rows))
+            lists.append((spec, tbl, version, vec, txt_rows))
         # Cosines are comparable across tables (one model): the best of all of them is the
         # top of every table's vector scale in a cross-table search.
-        hi = max((1.0 - float(r["_distance"]) for _, _, vec, _ in lists for r in vec),
+        hi = max((1.0 - float(r["_distance"]) for _, _, _, vec, _ in lists for r in vec),
                  default=None) if filled and not single else None
         results: list[SearchResult] = []
-        for spec, tbl, vec, txt_rows in lists:
-            results.extend(self._fuse(spec, mode, k, vec, txt_rows, tbl=tbl,
+        for spec, tbl, version, vec, txt_rows in lists:
+            results.extend(self._fuse(spec, mode, k, vec, txt_rows, tbl=tbl, version=version,
                                       query=query, vector_hi=hi))
         if searched == 0 and not single:
             built = [n for n in names if self.paths.table(n).is_dir()]
@@ -354,16 +358,18 @@ class Searcher:
         results.sort(key=_rank_key)
         return results[:k]
 
-    def _vector_rows(self, spec: TableSpec, tbl: Table, query: str, n: int,
+    def _vector_rows(self, spec: TableSpec, tbl: Table, version: int, query: str, n: int,
                      flts: list[Filter], where: str | None) -> list[dict[str, Any]]:
         """The n nearest rows with `_distance`: from the in-memory snapshot, else LanceDB."""
-        version = tbl.version
         self._check_model(spec.name, tbl, version)
         qv = self.query_vector(query)
         snap = self._vectors.get(spec.name, tbl, [c for c, _ in spec.columns], version)
         if snap is not None:
             hits = snap.nearest(qv, n, snap.mask(flts, spec.column_kinds))
-            return [{**snap.row(i), "_distance": d} for i, d in hits]
+            rows = snap.rows_at([i for i, _ in hits])
+            for row, (_, d) in zip(rows, hits, strict=True):
+                row["_distance"] = d
+            return rows
         q: Any = tbl.search(qv, vector_column_name="vector").distance_type(  # type: ignore[attr-defined]
             "cosine")
         if where:
@@ -372,7 +378,8 @@ class Searcher:
 
     def _fuse(self, spec: TableSpec, mode: str, k: int, vec_rows: list[dict[str, Any]],
               txt_rows: list[dict[str, Any]], *, tbl: Table | None = None,
-              query: str = "", vector_hi: float | None = None) -> list[SearchResult]:
+              version: int | None = None, query: str = "",
+              vector_hi: float | None = None) -> list[SearchResult]:
         by_id: dict[str, SearchResult] = {}
         raw_meta: dict[str, str | None] = {}  # parsed only for the k returned
 
@@ -396,8 +403,8 @@ class Searcher:
             r.score = r.text_score = float(row["_score"])
         if filled:
             missing = [i for i, r in by_id.items() if r.vector_score is None]
-            if missing and tbl is not None:
-                for cid, cos in self._cosines(spec, tbl, query, missing).items():
+            if missing and tbl is not None and version is not None:
+                for cid, cos in self._cosines(spec, tbl, version, query, missing).items():
                     by_id[cid].vector_score = cos
         if mode == "hybrid":
             fuse(list(by_id.values()), [row["id"] for row in vec_rows],
@@ -407,12 +414,12 @@ class Searcher:
             r.metadata = _metadata(raw_meta[r.chunk_id])
         return out
 
-    def _cosines(self, spec: TableSpec, tbl: Table, query: str,
+    def _cosines(self, spec: TableSpec, tbl: Table, version: int, query: str,
                  ids: list[str]) -> dict[str, float]:
         """Cosines of the query to these rows: from the in-memory snapshot, else a LanceDB
         flat search restricted to them (same values: the paths are tested row for row)."""
         qv = self.query_vector(query)
-        snap = self._vectors.get(spec.name, tbl, [c for c, _ in spec.columns], tbl.version)
+        snap = self._vectors.get(spec.name, tbl, [c for c, _ in spec.columns], version)
         if snap is not None:
             return snap.cosines(qv, ids)
         from indexer import tables as tb

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from indexer.build import build_incremental
+from indexer.build import build_full, build_incremental
 from indexer.events_source import game_facts, partition_rows, scan_sources
 from indexer.search import Searcher
 from store.paths import DataPaths
@@ -167,6 +167,17 @@ def test_protocol_docs_are_sources_of_their_own_indexed_incrementally(
     left = Searcher(store).search("requestSidebet", table="events", k=10, mode="text",
                                   filters={"kind": "doc_section"})
     assert left == []
+
+
+def test_a_full_build_without_the_docs_root_says_it_drops_the_doc_sections(
+        store: Settings, tmp_path: Path) -> None:
+    docs = store.with_(protocol_docs=DOCS)
+    build_full(docs, "events")
+    assert build_full(docs, "events").warnings == []
+    unset = build_full(store, "events")
+    said = " ".join(unset.warnings)
+    assert "no protocol docs root is set" in said and f"under {DOCS}" in said
+    assert build_full(store, "events").warnings == []  # the last build had none to drop
 
 
 def test_an_unreadable_doc_keeps_its_rows(store: Settings, tmp_path: Path,
