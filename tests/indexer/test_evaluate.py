@@ -149,6 +149,19 @@ def test_the_shared_question_file_loads() -> None:
     assert docs and all("path" in q.expect for q in docs)
 
 
+def test_the_held_out_files_load_with_unique_ids_and_expect_paths_that_exist() -> None:
+    files = sorted((REPO / "bench").glob("heldout*_questions.jsonl"))
+    assert len(files) >= 4
+    qs = load_question_files(files)  # one id used twice across the files fails here
+    assert len(qs) == 20 * len(files)
+    data = REPO / ".." / "shared" / "data"
+    if not data.is_dir():
+        pytest.skip("../shared/data is not present")
+    missing = [(q.id, p) for q in qs for p in q.expect.get("path") or ()
+               if not (data / p).is_file()]
+    assert missing == []
+
+
 # ----------------------------------------------------------------------------- the targets
 
 # The targets (hybrid hit@5 >= 0.95, MRR >= 0.85 per table) are not met without the
