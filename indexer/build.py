@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -219,6 +219,12 @@ class SourcePlan:
                        vanished=sorted(set(self.vanished) | orphans), repaired=True)
 
 
+def vanished_keys(remembered: Mapping[str, str], sources: Mapping[str, Source],
+                  scan: SourceScan) -> list[str]:
+    """Sources the checkpoint remembers that this scan owns and no longer has."""
+    return sorted(k for k in remembered if k not in sources and scan.owns(k))
+
+
 def plan_sources(state: ckpt.TableState, scan: SourceScan, fingerprint: dict[str, Any], *,
                  table: str, table_present: bool,
                  versions_mtime_ns: int | None) -> SourcePlan:
@@ -228,7 +234,7 @@ def plan_sources(state: ckpt.TableState, scan: SourceScan, fingerprint: dict[str
     exists; the mtime of its `_versions`, which moves on every commit by anyone).
     """
     sources = sources_by_key(table, scan)
-    vanished = sorted(k for k in state.sources if k not in sources and scan.owns(k))
+    vanished = vanished_keys(state.sources, sources, scan)
     changed = [k for k, s in sources.items() if state.sources.get(k) != s.signature]
     trusted = (table_present and not state.dirty and state.fingerprint == fingerprint
                and state.versions_mtime_ns == versions_mtime_ns)
@@ -633,8 +639,7 @@ class _Builder:
         if self.scan.on_vanish is not None:
             # A full build mirrors its inputs, but dropping what the last build had is
             # still worth saying (most often a docs root not set for this run).
-            gone = sorted(k for k in self.state.sources
-                          if k not in sources and self.scan.owns(k))
+            gone = vanished_keys(self.state.sources, sources, self.scan)
             if gone:
                 report.warnings.extend(self.scan.on_vanish(gone))
         self.state.dirty = True

@@ -170,7 +170,7 @@ def test_protocol_docs_are_sources_of_their_own_indexed_incrementally(
 
 
 def test_a_full_build_without_the_docs_root_says_it_drops_the_doc_sections(
-        store: Settings, tmp_path: Path) -> None:
+        store: Settings) -> None:
     docs = store.with_(protocol_docs=DOCS)
     build_full(docs, "events")
     assert build_full(docs, "events").warnings == []
